@@ -1,0 +1,264 @@
+"""The agents' configuration: the seed's ``config.yaml`` layout as pydantic models.
+
+Why pydantic with ``extra="forbid"``: a misspelt key in a trading system is a silent wrong default
+(``max_portfolio_vra: 0.01`` would leave the real limit at its default). Every problem is reported at
+once, one line each, naming the key path, and the process exits with code 2 (see :func:`main_guard`).
+
+Sources, lowest to highest priority: model defaults, the YAML file, a ``.env`` file (never
+overriding the real environment), then environment variables:
+``TRADINGBOT__<SECTION>__<KEY>=value`` for any key (values parsed as YAML scalars) and the
+conventional ``NATS_URL`` / ``REDIS_URL``. Secrets are never read from the file: they come from the
+environment only (:class:`Secrets`), so a config file can be shared and committed safely.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+ENV_PREFIX = "TRADINGBOT__"
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Mode(enum.StrEnum):
+    """Shadow trades on paper against real prices; production sends signed orders; debug is shadow
+    with verbose logs. Shadow is the default so that nothing reaches an exchange by accident."""
+
+    SHADOW = "shadow"
+    PRODUCTION = "production"
+    DEBUG = "debug"
+
+
+class BotIdentity(_Section):
+    """Who this bot is. Every subject, stream, KV bucket and Redis key carries it, so two bots on
+    one NATS and one Redis never see each other's traffic."""
+
+    namespace: str = "default"
+    name: str = "local"
+
+    @field_validator("namespace", "name")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        if not _DNS_LABEL.match(value):
+            raise ValueError("must be a DNS label: lowercase letters, digits and '-', at most 63")
+        return value
+
+
+class NatsSettings(_Section):
+    url: str = "nats://127.0.0.1:4222"
+    connect_timeout: PositiveFloat = 2.0
+    # Reconnect with backoff forever: an agent that gives up on the bus is useless, and the
+    # orchestrator (Kubernetes or the local supervisor) is the one that decides to restart it.
+    reconnect_wait: PositiveFloat = 0.5
+    max_reconnect_wait: PositiveFloat = 5.0
+    request_timeout: PositiveFloat = 2.0
+
+
+class RedisSettings(_Section):
+    url: str = "redis://127.0.0.1:6379/0"
+    socket_timeout: PositiveFloat = 1.0
+
+
+class RuntimeSettings(_Section):
+    heartbeat_interval: PositiveFloat = 5.0
+    http_host: str = "0.0.0.0"
+    # 0 picks a free port (local runs with several agents on one host); the Deployment sets 8080.
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    shutdown_timeout: PositiveFloat = 8.0
+    log_dir: str | None = None
+    log_format: str = Field(default="auto", pattern="^(auto|json|text)$")
+    debug: bool = False
+
+
+class CoordinatorSettings(_Section):
+    max_concurrent_operations: int = Field(default=20, ge=1)
+    # How often the coordinator evaluates health (the seed's name). Status answers are computed
+    # at read time as well, so a status request is never staler than one heartbeat.
+    health_check_interval: PositiveFloat = 30.0
+    # An agent silent for this many heartbeat intervals is marked failed.
+    missed_heartbeats_failed: int = Field(default=3, ge=1)
+    # How long a failed agent stays listed before it is forgotten (its replacement has a new id).
+    forget_after: PositiveFloat = 600.0
+
+
+class DataAgentSettings(_Section):
+    cache_size_mb: PositiveFloat = 100
+    prefetch_enabled: bool = True
+    cleanup_interval: PositiveFloat = 300
+
+
+class SourceSettings(_Section):
+    enabled: bool = False
+    weight: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+def _default_sources() -> dict[str, SourceSettings]:
+    return {
+        "reddit": SourceSettings(enabled=True, weight=0.6),
+        "news": SourceSettings(enabled=False, weight=0.3),
+    }
+
+
+class SentimentAgentSettings(_Section):
+    sources: dict[str, SourceSettings] = Field(default_factory=_default_sources)
+
+
+class RiskAgentSettings(_Section):
+    check_interval_seconds: PositiveFloat = 30
+    alert_cooldown_minutes: float = Field(default=15, ge=0)
+    max_portfolio_var: float = Field(default=0.05, gt=0, le=1)
+
+
+class CacheSettings(_Section):
+    max_size_mb: PositiveFloat = 100
+    default_ttl: PositiveFloat = 300
+    enable_prefetching: bool = True
+    enable_compression: bool = True
+
+
+class Config(_Section):
+    """The whole file. Section names follow the seed's ``config.yaml``."""
+
+    mode: Mode = Mode.SHADOW
+    bot: BotIdentity = Field(default_factory=BotIdentity)
+    nats: NatsSettings = Field(default_factory=NatsSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+    coordinator: CoordinatorSettings = Field(default_factory=CoordinatorSettings)
+    data_agent: DataAgentSettings = Field(default_factory=DataAgentSettings)
+    sentiment_agent: SentimentAgentSettings = Field(default_factory=SentimentAgentSettings)
+    risk_agent: RiskAgentSettings = Field(default_factory=RiskAgentSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+
+
+class Secrets(BaseModel):
+    """Credentials, from the environment only (a Kubernetes Secret mounted as env vars).
+
+    ``SecretStr`` keeps them out of reprs, logs and exception messages."""
+
+    model_config = ConfigDict(frozen=True)
+
+    binance_api_key: SecretStr | None = None
+    binance_api_secret: SecretStr | None = None
+    telegram_bot_token: SecretStr | None = None
+    telegram_chat_id: str | None = None
+    reddit_client_id: SecretStr | None = None
+    reddit_client_secret: SecretStr | None = None
+    x_bearer_token: SecretStr | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Secrets:
+        env = os.environ if env is None else env
+        values = {name: env.get(name.upper()) for name in cls.model_fields}
+        return cls(**{k: v for k, v in values.items() if v})
+
+
+class ConfigError(Exception):
+    """Invalid configuration. ``lines`` holds one human-readable problem per entry."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read config file: {exc.strerror}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: top level must be a mapping of sections, got {type(data).__name__}"])
+    return data
+
+
+def _set_path(target: dict[str, Any], path: list[str], value: Any) -> None:
+    node = target
+    for key in path[:-1]:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = {}
+            node[key] = child
+        node = child
+    node[path[-1]] = value
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX):].split("__") if part]
+        if path:
+            _set_path(overrides, path, yaml.safe_load(raw) if raw != "" else None)
+    if env.get("NATS_URL"):
+        _set_path(overrides, ["nats", "url"], env["NATS_URL"])
+    if env.get("REDIS_URL"):
+        _set_path(overrides, ["redis", "url"], env["REDIS_URL"])
+    return overrides
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def format_validation_error(exc: ValidationError, source: str) -> list[str]:
+    lines = []
+    for err in exc.errors(include_url=False):
+        path = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; secrets belong in the environment)"
+        lines.append(f"{source}: {path}: {msg}")
+    return lines
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    dotenv: str | Path | None = ".env",
+) -> Config:
+    """Load, merge and validate. Raises :class:`ConfigError` listing every problem."""
+    if env is None:
+        if dotenv is not None and Path(dotenv).is_file():
+            from dotenv import load_dotenv
+
+            load_dotenv(dotenv, override=False)
+        env = os.environ
+    if path is None:
+        path = env.get("TRADINGBOT_CONFIG") or None
+    data: dict[str, Any] = _read_yaml(Path(path)) if path else {}
+    data = _merge(data, _env_overrides(env))
+    source = str(path) if path else "config"
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source)) from None
