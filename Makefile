@@ -1,0 +1,36 @@
+# Two commands do all the set-up themselves: `make demo` and `make test`.
+# PYTHON must be 3.11+; the virtualenv is created on first use and refreshed when pyproject changes.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+ARGS   ?=
+
+.PHONY: demo test lint bench clean help
+
+help:
+	@echo "make demo   - run every agent locally in shadow mode (ARGS=\"--minutes 1\")"
+	@echo "make test   - lint and the full test suite (real NATS and Redis, started by the tests)"
+	@echo "make bench  - benchmarks; numbers printed and written to bench/results/*.json"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,local]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m tradingbot_agents demo $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest $(ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench $(ARGS)
+
+clean:
+	rm -rf $(VENV) logs .pytest_cache .ruff_cache

@@ -1,0 +1,24 @@
+"""``make bench``: run every benchmark (or those named: ``make bench ARGS=runtime``)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHES = ["runtime"]
+
+
+def main(argv: list[str]) -> int:
+    names = argv or BENCHES
+    unknown = [n for n in names if n not in BENCHES]
+    if unknown:
+        print(f"unknown benchmark(s) {unknown}; available: {BENCHES}", file=sys.stderr)
+        return 2
+    for name in names:
+        print(f"== {name} ==", flush=True)
+        importlib.import_module(f"bench.{name}").main()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
