@@ -6,6 +6,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
+# The repository root holds a folder named `operator`, which is also a stdlib module: with the root on
+# sys.path (`python -m ...` run from here puts it there) the folder would shadow the stdlib and break
+# Python itself. Safe-path mode keeps the current directory off sys.path for every Python we start.
+export PYTHONSAFEPATH = 1
+
 .PHONY: demo test lint bench clean help
 
 help:
@@ -27,10 +32,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 test: $(STAMP) lint
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/pytest $(ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python -m bench $(ARGS)
+	$(BIN)/python bench/run.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) logs .pytest_cache .ruff_cache

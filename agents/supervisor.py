@@ -42,7 +42,7 @@ class Supervisor:
         self.max_backoff = max_backoff
         self.children: list[Child] = []
         for kind in kinds:
-            args = [sys.executable, "-m", "tradingbot_agents", "agent", "run", kind.cli,
+            args = [sys.executable, "-P", "-m", "tradingbot_agents", "agent", "run", kind.cli,
                     "--log-dir", str(log_dir)]
             if config_path:
                 args += ["--config", config_path]

@@ -107,7 +107,7 @@ def _idle_rss(nats_url: str, redis_url: str, settle_s: float = 6.0) -> dict[str,
         for kind in implemented():
             with Path(tmp, f"{kind.cli}.log").open("wb") as log:
                 procs[kind.cli] = subprocess.Popen(
-                    [sys.executable, "-m", "tradingbot_agents", "agent", "run", kind.cli],
+                    [sys.executable, "-P", "-m", "tradingbot_agents", "agent", "run", kind.cli],
                     env=env, stdout=log, stderr=subprocess.STDOUT)
         time.sleep(settle_s)
         for name, proc in procs.items():

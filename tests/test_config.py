@@ -104,14 +104,14 @@ def test_invalid_config_exits_2_with_the_key_path(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text("coordinator:\n  health_check_interval: -5\n")
     result = subprocess.run(
-        [sys.executable, "-m", "tradingbot_agents", "agent", "run", "coordinator", "--config", str(path)],
+        [sys.executable, "-P", "-m", "tradingbot_agents", "agent", "run", "coordinator", "--config", str(path)],
         cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "coordinator.health_check_interval: Input should be greater than 0" in result.stderr
 
 
 def test_unknown_agent_kind_exits_2() -> None:
-    result = subprocess.run([sys.executable, "-m", "tradingbot_agents", "agent", "run", "trader"],
+    result = subprocess.run([sys.executable, "-P", "-m", "tradingbot_agents", "agent", "run", "trader"],
                             cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "unknown agent kind 'trader'" in result.stderr

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 def test_demo_runs_and_stops_cleanly(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "REDIS_URL")}
     result = subprocess.run(
-        [sys.executable, "-m", "tradingbot_agents", "demo", "--minutes", "0.1", "--status-every", "2",
+        [sys.executable, "-P", "-m", "tradingbot_agents", "demo", "--minutes", "0.1", "--status-every", "2",
          "--log-dir", str(tmp_path / "logs")],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr

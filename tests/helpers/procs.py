@@ -27,7 +27,7 @@ class AgentProcess:
         self._log = log_path.open("wb")
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRADINGBOT__")}
         env["PYTHONUNBUFFERED"] = "1"
-        self.proc = subprocess.Popen([sys.executable, *args], cwd=REPO, stdout=self._log,
+        self.proc = subprocess.Popen([sys.executable, "-P", *args], cwd=REPO, stdout=self._log,
                                      stderr=subprocess.STDOUT, env=env)
 
     @classmethod
@@ -36,7 +36,8 @@ class AgentProcess:
 
     @classmethod
     def standin(cls, kind: str, config_path: Path, log_path: Path) -> AgentProcess:
-        return cls(["-m", "tests.helpers.standin", "--kind", kind, "--config", str(config_path)], log_path)
+        script = REPO / "tests" / "helpers" / "standin.py"
+        return cls([str(script), "--kind", kind, "--config", str(config_path)], log_path)
 
     @property
     def pid(self) -> int:

@@ -1,9 +1,16 @@
-"""``make bench``: run every benchmark (or those named: ``make bench ARGS=runtime``)."""
+"""``make bench``: run every benchmark (or those named: ``make bench ARGS=runtime``).
+
+Run as a script (``python bench/run.py``), never with the repository root first on sys.path: the
+root's ``operator/`` folder would shadow the stdlib module. The root is appended instead.
+"""
 
 from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
+
+sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 BENCHES = ["runtime"]
 
