@@ -80,7 +80,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tradingbot", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="tradingbot", description="Run and inspect tradingbot agents.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def common(p: argparse.ArgumentParser) -> None:

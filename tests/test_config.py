@@ -126,3 +126,11 @@ def test_names_table_is_complete() -> None:
     assert AgentKind.DATA.log_file == "data_agent.log"
     assert AgentKind.TRADING_WORKER.deployment_suffix == "trading-worker"
     assert AgentKind.from_cli("trading-worker") is AgentKind.TRADING_WORKER
+
+
+def test_agent_commands_never_load_kopf() -> None:
+    code = ("import sys\nfrom tradingbot_agents import cli\ncli.build_parser()\n"
+            "cli.main(['agent', 'run', 'nope'])\nprint('kopf' in sys.modules)")
+    result = subprocess.run([sys.executable, "-P", "-c", code], cwd=REPO, capture_output=True, text=True,
+                            timeout=60)
+    assert result.stdout.strip() == "False", result.stderr
