@@ -9,6 +9,7 @@ from tradingbot_agents.kinds import AgentKind
 
 _CLASSES: dict[AgentKind, str] = {
     AgentKind.COORDINATOR: "tradingbot_agents.coordinator.agent:CoordinatorAgent",
+    AgentKind.DATA: "tradingbot_agents.data.agent:DataAgent",
 }
 
 

@@ -76,7 +76,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from tradingbot_agents.demo import run_demo
 
     return run_demo(config_path=args.config, minutes=args.minutes, log_dir=args.log_dir,
-                    status_every=args.status_every)
+                    status_every=args.status_every, speed=args.speed)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--minutes", type=float, default=2.0)
     demo.add_argument("--log-dir", default="logs")
     demo.add_argument("--status-every", type=float, default=10.0, help="seconds between status tables")
+    demo.add_argument("--speed", type=float, default=2.0, help="simulator speed: candles (hours) per second")
     demo.set_defaults(func=_cmd_demo)
 
     for name in _plugins():

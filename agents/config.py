@@ -94,10 +94,30 @@ class CoordinatorSettings(_Section):
     forget_after: PositiveFloat = 600.0
 
 
+class ExchangeSettings(_Section):
+    """The exchange the data agent (and, in production, the workers) talk to."""
+
+    base_url: str = "https://fapi.binance.com"
+    # Request weight is limited per egress IP; agents behind one egress share one budget in Redis.
+    egress: str = "default"
+    timeout_s: PositiveFloat = 10.0
+    recv_window_ms: int = Field(default=5000, ge=1, le=60000)
+    max_concurrency: int = Field(default=8, ge=1, le=64)
+
+
 class DataAgentSettings(_Section):
     cache_size_mb: PositiveFloat = 100
     prefetch_enabled: bool = True
     cleanup_interval: PositiveFloat = 300
+    # How often the data agent pushes tickers and klines to the consumers that asked for them.
+    poll_interval: PositiveFloat = 1.0
+    # Freshness: a ticker snapshot (all symbols, one request) is reused this long; klines longer,
+    # since only the last, still-open candle changes.
+    ticker_ttl: PositiveFloat = 1.0
+    kline_ttl: PositiveFloat = 30.0
+    kline_limit: int = Field(default=100, ge=1, le=1500)
+    # A consumer's interest lapses unless renewed within this time (a dead consumer costs nothing).
+    interest_ttl: PositiveFloat = 30.0
 
 
 class SourceSettings(_Section):
@@ -142,6 +162,7 @@ class Config(_Section):
     sentiment_agent: SentimentAgentSettings = Field(default_factory=SentimentAgentSettings)
     risk_agent: RiskAgentSettings = Field(default_factory=RiskAgentSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    exchange: ExchangeSettings = Field(default_factory=ExchangeSettings)
 
 
 class Secrets(BaseModel):

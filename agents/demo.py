@@ -19,6 +19,8 @@ from pathlib import Path
 
 from tradingbot_agents.catalog import implemented
 from tradingbot_agents.config import load_config
+from tradingbot_agents.exchange.simulator.app import SimulatorConfig
+from tradingbot_agents.exchange.simulator.server import SimulatorServer
 from tradingbot_agents.localservers import ServerUnavailable, servers
 from tradingbot_agents.messages import SystemStatus
 from tradingbot_agents.statusclient import fetch_status
@@ -38,22 +40,27 @@ def _on_signal(_signum: int, _frame: object) -> None:
     raise _Stop
 
 
-def run_demo(*, config_path: str | None, minutes: float, log_dir: str, status_every: float) -> int:
+def run_demo(*, config_path: str | None, minutes: float, log_dir: str, status_every: float,
+             speed: float = 2.0) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s demo: %(message)s")
     logs = Path(log_dir)
     logs.mkdir(parents=True, exist_ok=True)
     try:
-        with servers(os.environ.get("NATS_URL"), os.environ.get("REDIS_URL")) as (nats_url, redis_url):
-            print(f"NATS {nats_url}   Redis {redis_url}   logs {logs}/", flush=True)
-            return _run(config_path, minutes, logs, status_every, nats_url, redis_url)
+        with (servers(os.environ.get("NATS_URL"), os.environ.get("REDIS_URL")) as (nats_url, redis_url),
+              SimulatorServer(SimulatorConfig(speed=speed)) as sim):
+            print(f"NATS {nats_url}   Redis {redis_url}   exchange simulator {sim.url} "
+                  f"({speed:g} candles/s)   logs {logs}/", flush=True)
+            return _run(config_path, minutes, logs, status_every, nats_url, redis_url, sim.url)
     except ServerUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
 
 def _run(config_path: str | None, minutes: float, logs: Path, status_every: float,
-         nats_url: str, redis_url: str) -> int:
+         nats_url: str, redis_url: str, exchange_url: str) -> int:
     overrides = {
+        # Shadow demo: market data from the local simulator replaying real klines, never the internet.
+        "TRADINGBOT__EXCHANGE__BASE_URL": exchange_url,
         "NATS_URL": nats_url,
         "REDIS_URL": redis_url,
         "TRADINGBOT__BOT__NAME": DEMO_BOT,

@@ -61,6 +61,28 @@ class Subjects:
         """Request/reply: ``StatusRequest`` → ``SystemStatus`` (the coordinator answers)."""
         return f"{self.prefix}.coordinator.status"
 
+    # Market data -------------------------------------------------------------------------------
+    def ticker(self, symbol: str) -> str:
+        return f"{self.prefix}.md.ticker.{symbol}"
+
+    def kline(self, symbol: str, interval: str) -> str:
+        return f"{self.prefix}.md.kline.{symbol}.{interval}"
+
+    @property
+    def md_interest(self) -> str:
+        """Consumers announce (and renew) which symbols and intervals they need."""
+        return f"{self.prefix}.md.interest"
+
+    @property
+    def md_get_ticker(self) -> str:
+        """Request/reply: ``TickerRequest`` → ``TickerReply`` from the cache (any data replica)."""
+        return f"{self.prefix}.md.get.ticker"
+
+    @property
+    def md_get_klines(self) -> str:
+        """Request/reply: ``KlinesRequest`` → ``KlinesReply``."""
+        return f"{self.prefix}.md.get.klines"
+
     # Durable streams -------------------------------------------------------------------------
     @property
     def alerts(self) -> str:
@@ -170,6 +192,64 @@ class SystemStatus(Message):
     system_stats: SystemStats
     cache_stats: CacheStats = Field(default_factory=CacheStats)
     agents: dict[str, AgentState] = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------
+# Market data
+
+
+class MarketDataInterest(Message):
+    consumer_id: str
+    symbols: list[str] = Field(default_factory=list)
+    intervals: list[str] = Field(default_factory=list, description="kline intervals, e.g. 1h, 4h")
+
+
+class TickerData(Message):
+    symbol: str
+    price: float = Field(gt=0)
+    time_ms: int | None = None
+    fetched_at: float = Field(description="epoch seconds when the data agent got it from the exchange")
+    published_at: float = Field(default_factory=time.time)
+
+
+class KlineBar(Message):
+    open_time: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    close_time: int
+
+
+class KlineData(Message):
+    symbol: str
+    interval: str
+    bars: list[KlineBar]
+    fetched_at: float
+    published_at: float = Field(default_factory=time.time)
+
+
+class TickerRequest(Message):
+    symbol: str
+
+
+class KlinesRequest(Message):
+    symbol: str
+    interval: str = "1h"
+    limit: int = Field(default=100, ge=1, le=1500)
+
+
+class TickerReply(Message):
+    ok: bool
+    error: str = ""
+    ticker: TickerData | None = None
+
+
+class KlinesReply(Message):
+    ok: bool
+    error: str = ""
+    klines: KlineData | None = None
 
 
 # --------------------------------------------------------------------------------------------

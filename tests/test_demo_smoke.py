@@ -24,7 +24,8 @@ def test_demo_runs_and_stops_cleanly(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "nats://127.0.0.1:" in result.stdout and ":4222" not in result.stdout
     assert "health 100.0%" in result.stdout
+    assert "exchange simulator http://127.0.0.1:" in result.stdout
     summary = json.loads((tmp_path / "logs" / "summary.json").read_text())
-    assert summary["exit_codes"] == {"coordinator": 0}
+    assert summary["exit_codes"] == {"coordinator": 0, "data": 0}
     assert summary["status"]["system_stats"]["system_health"] == 100.0
     assert (tmp_path / "logs" / "coordinator_agent.log").read_text().count("started") >= 1

@@ -240,9 +240,10 @@ class TwoTierCache:
     def _redis_usable(self) -> bool:
         return self.redis is not None and self.redis.available
 
-    async def _read_l2(self, key: str, fresh_for: float = 0.0) -> bytes | None:
+    async def _read_l2(self, key: str, fresh_for: float = 0.0, *, count_miss: bool = True) -> bytes | None:
         """L2 lookup; a hit is copied into L1 for the rest of its Redis lifetime. A value with less
-        than ``fresh_for`` seconds left counts as a miss (a prefetch refreshing a key near expiry)."""
+        than ``fresh_for`` seconds left counts as a miss (a prefetch refreshing a key near expiry).
+        Re-reads while waiting for a peer's fetch pass ``count_miss=False``: one lookup, one miss."""
         if not self._redis_usable():
             return None
         try:
@@ -250,7 +251,8 @@ class TwoTierCache:
         except TierUnavailable:
             return None
         if data is None or (fresh_for > 0 and left is not None and left < fresh_for):
-            self._l2_misses += 1
+            if count_miss:
+                self._l2_misses += 1
             return None
         self._l2_hits += 1
         self.l1.set(key, data, left if left is not None else self._ttl(key, None),
@@ -286,7 +288,7 @@ class TwoTierCache:
             return encoded, "fetch"
 
         async def read_peer() -> tuple[bytes, Source] | None:
-            shared = await self._read_l2(key, fresh_for)
+            shared = await self._read_l2(key, fresh_for, count_miss=False)
             return (shared, "peer") if shared is not None else None
 
         if self._dflight is not None and self._redis_usable():

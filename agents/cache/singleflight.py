@@ -91,6 +91,11 @@ class DistributedFlight:
                 if await self.tier.try_lock(key, token, self.lock_ttl):
                     self.won += 1
                     try:
+                        # Double-check under the lock: a peer may have stored the value and released
+                        # the lock between our read of the shared tier and our lock.
+                        value = await read_shared()
+                        if value is not None:
+                            return value
                         return await fetch_and_store()
                     finally:
                         with contextlib.suppress(TierUnavailable):

@@ -1,0 +1,242 @@
+"""The data agent: exchange → cache (L1 → Redis) → bus.
+
+* Look-ups (``md.get.ticker`` / ``md.get.klines``, request/reply in queue group ``data``) are
+  answered from the cache; a miss fetches once per key across every replica (single-flight).
+* Tickers for every symbol come from ONE all-symbols request (weight 2) cached as one snapshot
+  for ``ticker_ttl``: twenty consumers asking for twenty symbols cost one exchange call.
+* Consumers declare interest (``md.interest``); the replica holding the publisher lease pushes
+  ``md.ticker.<SYMBOL>`` and ``md.kline.<SYMBOL>.<interval>`` every ``poll_interval``.
+* The weight budget is shared in Redis per egress IP, so replicas and bots behind one address
+  never add up to a ban.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+from nats.aio.msg import Msg
+
+from tradingbot_agents.cache import TwoTierCache
+from tradingbot_agents.data.interest import InterestRegistry
+from tradingbot_agents.data.publisher_lease import PublisherLease
+from tradingbot_agents.exchange import BreakerState, ExchangeClient, ExchangeError, RateLimiter
+from tradingbot_agents.exchange.redis_budget import RedisWeightBudget
+from tradingbot_agents.kinds import AgentKind
+from tradingbot_agents.messages import (
+    HealthStatus,
+    KlineBar,
+    KlineData,
+    KlinesReply,
+    KlinesRequest,
+    MarketDataInterest,
+    TickerData,
+    TickerReply,
+    TickerRequest,
+)
+from tradingbot_agents.runtime import Agent
+
+log = logging.getLogger(__name__)
+
+TICKERS_KEY = "ticker:all"
+# Eviction costs: what a refetch spends in exchange weight (all-symbols ticker 2, klines ≤100 → 1).
+TICKERS_COST = 2.0
+KLINES_COST = 1.0
+
+
+def klines_key(symbol: str, interval: str, limit: int) -> str:
+    return f"kline:{symbol}:{interval}:{limit}"
+
+
+class DataAgent(Agent):
+    kind = AgentKind.DATA
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        settings = self.config.data_agent
+        self.interest = InterestRegistry(settings.interest_ttl)
+        self.redis = aioredis.Redis.from_url(self.config.redis.url,
+                                             socket_timeout=self.config.redis.socket_timeout,
+                                             socket_connect_timeout=self.config.redis.socket_timeout)
+        cache_settings = self.config.cache.model_copy(update={
+            "max_size_mb": settings.cache_size_mb,
+            "enable_prefetching": self.config.cache.enable_prefetching and settings.prefetch_enabled,
+        })
+        self.cache = TwoTierCache.from_config(self.config, registry=self.registry, settings=cache_settings)
+        exchange = self.config.exchange
+        self.client = ExchangeClient(
+            exchange.base_url, timeout_s=exchange.timeout_s, recv_window_ms=exchange.recv_window_ms,
+            max_concurrency=exchange.max_concurrency, registry=self.registry, sync_on_enter=False,
+            limiter=RateLimiter(RedisWeightBudget(self.redis, egress=exchange.egress)),
+        )
+        self.lease = PublisherLease(self.redis, f"tb:{self.config.bot.namespace}:{self.config.bot.name}:md:publisher",
+                                    self.agent_id, ttl_s=max(3 * settings.poll_interval, 2.0))
+        self._fetch_slots = asyncio.Semaphore(exchange.max_concurrency)
+        self.exchange_calls = 0
+        self.published = 0
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def setup(self) -> None:
+        status, reason = await self.cache.check()
+        self._set_cache_health(status, reason)
+        self.cache.register_prefetcher("kline", self._prefetch_klines)
+        await self.bus.subscribe(self.subjects.md_interest, MarketDataInterest, self._on_interest)
+        await self.bus.serve(self.subjects.md_get_ticker, TickerRequest, self.get_ticker, queue="data")
+        await self.bus.serve(self.subjects.md_get_klines, KlinesRequest, self.get_klines, queue="data")
+        self.spawn(self.cache.cleanup_loop(self.config.data_agent.cleanup_interval), "cache-cleanup")
+        self.spawn(self.every(self.config.runtime.heartbeat_interval, self._probe_cache), "cache-probe")
+
+    async def run(self) -> None:
+        await self._load_exchange_info()
+        await self.every(self.config.data_agent.poll_interval, self._push)
+
+    async def teardown(self) -> None:
+        await self.lease.release()
+        await self.client.aclose()
+        await self.cache.close()
+        await self.redis.aclose()
+
+    # -- fetching through the cache ------------------------------------------------------------
+    async def _load_exchange_info(self) -> None:
+        """exchangeInfo sets the weight limit; until it succeeds the limiter runs on a safe default."""
+        try:
+            await self.client.exchange_info()
+            self.exchange_calls += 1
+            self.health.ok("exchange")
+        except ExchangeError as exc:
+            self.health.set("exchange", HealthStatus.DEGRADED, f"exchangeInfo failed: {exc}")
+
+    async def _fetch_tickers(self) -> dict[str, Any]:
+        async with self._fetch_slots:
+            tickers = await self.client.ticker_price()
+        self.exchange_calls += 1
+        return {"fetched_at": time.time(), "prices": {t.symbol: [t.price, t.time] for t in tickers}}
+
+    async def tickers(self) -> dict[str, Any]:
+        return await self._guarded(self.cache.get_or_fetch(
+            TICKERS_KEY, self._fetch_tickers, ttl=self.config.data_agent.ticker_ttl, cost=TICKERS_COST))
+
+    async def _fetch_klines(self, symbol: str, interval: str, limit: int) -> dict[str, Any]:
+        async with self._fetch_slots:
+            bars = await self.client.klines(symbol, interval, limit)
+        self.exchange_calls += 1
+        return {"fetched_at": time.time(),
+                "bars": [[b.open_time, b.open, b.high, b.low, b.close, b.volume, b.close_time] for b in bars]}
+
+    async def klines(self, symbol: str, interval: str, limit: int) -> dict[str, Any]:
+        return await self._guarded(self.cache.get_or_fetch(
+            klines_key(symbol, interval, limit), lambda: self._fetch_klines(symbol, interval, limit),
+            ttl=self.config.data_agent.kline_ttl, cost=KLINES_COST))
+
+    async def _prefetch_klines(self, key: str) -> dict[str, Any]:
+        _, symbol, interval, limit = key.split(":")
+        return await self._fetch_klines(symbol, interval, int(limit))
+
+    async def _guarded(self, pending: Any) -> dict[str, Any]:
+        """Await a cache fetch and keep the exchange's health in step with what happened."""
+        try:
+            value: dict[str, Any] = await pending
+        except ExchangeError as exc:
+            self._update_exchange_health(exc)
+            raise
+        self._update_exchange_health(None)
+        return value
+
+    # -- look-ups (request/reply) ---------------------------------------------------------------
+    async def get_ticker(self, request: TickerRequest) -> TickerReply:
+        try:
+            snapshot = await self.tickers()
+        except ExchangeError as exc:
+            return TickerReply(ok=False, error=str(exc))
+        entry = snapshot["prices"].get(request.symbol)
+        if entry is None:
+            return TickerReply(ok=False, error=f"unknown symbol {request.symbol}")
+        return TickerReply(ok=True, ticker=TickerData(symbol=request.symbol, price=entry[0], time_ms=entry[1],
+                                                      fetched_at=snapshot["fetched_at"]))
+
+    async def get_klines(self, request: KlinesRequest) -> KlinesReply:
+        try:
+            data = await self.klines(request.symbol, request.interval, request.limit)
+        except ExchangeError as exc:
+            return KlinesReply(ok=False, error=str(exc))
+        return KlinesReply(ok=True, klines=_kline_data(request.symbol, request.interval, data))
+
+    # -- pushes -------------------------------------------------------------------------------
+    async def _on_interest(self, interest: MarketDataInterest, _msg: Msg) -> None:
+        self.interest.renew(interest)
+
+    async def _probe_cache(self) -> None:
+        """Ping Redis once per heartbeat, so a dead Redis shows in health even while L1 answers all."""
+        self._set_cache_health(*await self.cache.check())
+
+    async def _push(self) -> None:
+        symbols = self.interest.symbols()
+        pairs = self.interest.klines()
+        if not (symbols or pairs) or not await self.lease.refresh():
+            return
+        if symbols:
+            try:
+                snapshot = await self.tickers()
+            except ExchangeError as exc:
+                log.warning("tickers unavailable: %s", exc)
+            else:
+                for symbol in symbols:
+                    entry = snapshot["prices"].get(symbol)
+                    if entry is not None:
+                        await self.bus.publish(self.subjects.ticker(symbol), TickerData(
+                            symbol=symbol, price=entry[0], time_ms=entry[1], fetched_at=snapshot["fetched_at"]))
+                        self.published += 1
+        limit = self.config.data_agent.kline_limit
+        results = await asyncio.gather(*(self.klines(s, i, limit) for s, i in pairs), return_exceptions=True)
+        for (symbol, interval), result in zip(pairs, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("klines %s %s unavailable: %s", symbol, interval, result)
+                continue
+            await self.bus.publish(self.subjects.kline(symbol, interval), _kline_data(symbol, interval, result))
+            self.published += 1
+
+    # -- health and stats ---------------------------------------------------------------------
+    def _set_cache_health(self, status: str, reason: str) -> None:
+        self.health.set("cache", HealthStatus.OK if status == "ok" else HealthStatus.DEGRADED,
+                        "" if status == "ok" else reason)
+
+    def _update_exchange_health(self, error: ExchangeError | None) -> None:
+        limiter_status, limiter_reason = self.client.limiter.health()
+        if limiter_status == "failed":
+            self.health.set("exchange", HealthStatus.FAILED, limiter_reason)
+        elif self.client.breaker.state is BreakerState.OPEN:
+            self.health.set("exchange", HealthStatus.DEGRADED, "circuit breaker open")
+        elif error is not None:
+            self.health.set("exchange", HealthStatus.DEGRADED, str(error))
+        elif limiter_status == "degraded":
+            self.health.set("exchange", HealthStatus.DEGRADED, limiter_reason)
+        else:
+            self.health.ok("exchange")
+
+    def readiness(self) -> dict[str, bool]:
+        return {**super().readiness(), "cache": True}
+
+    def stats(self) -> dict[str, float]:
+        stats = self.cache.stats()
+        return {
+            "cache_hits": float(stats.hits),
+            "cache_misses": float(stats.misses),
+            "exchange_calls": float(self.exchange_calls),
+            "consumers": float(self.interest.consumers()),
+            "published": float(self.published),
+        }
+
+    def add_routes(self, app: FastAPI) -> None:
+        @app.get("/cache")
+        async def cache_stats() -> dict[str, Any]:
+            return self.cache.stats().model_dump()
+
+
+def _kline_data(symbol: str, interval: str, data: dict[str, Any]) -> KlineData:
+    bars = [KlineBar(open_time=b[0], open=b[1], high=b[2], low=b[3], close=b[4], volume=b[5], close_time=b[6])
+            for b in data["bars"]]
+    return KlineData(symbol=symbol, interval=interval, bars=bars, fetched_at=data["fetched_at"])

@@ -1,0 +1,3 @@
+from tradingbot_agents.exchange.simulator.server import main
+
+main()
