@@ -115,7 +115,12 @@ class DataAgentSettings(_Section):
     # since only the last, still-open candle changes.
     ticker_ttl: PositiveFloat = 1.0
     kline_ttl: PositiveFloat = 30.0
-    kline_limit: int = Field(default=100, ge=1, le=1500)
+    # Bars pushed per (symbol, interval); under 100 a klines request weighs 1 instead of 2.
+    kline_limit: int = Field(default=99, ge=1, le=1500)
+    # Coarser intervals are folded from one cached request of base bars (exact on Binance:
+    # a 4h bar is its four 1h bars). 499 bars weigh 2, the most below the next weight step.
+    kline_base_interval: str = "1h"
+    kline_base_limit: int = Field(default=499, ge=1, le=1500)
     # A consumer's interest lapses unless renewed within this time (a dead consumer costs nothing).
     interest_ttl: PositiveFloat = 30.0
 

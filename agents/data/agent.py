@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from nats.aio.msg import Msg
 
 from tradingbot_agents.cache import TwoTierCache
+from tradingbot_agents.data.bars import aggregate, base_bars_needed
 from tradingbot_agents.data.interest import InterestRegistry
 from tradingbot_agents.data.publisher_lease import PublisherLease
 from tradingbot_agents.exchange import BreakerState, ExchangeClient, ExchangeError, RateLimiter
@@ -128,6 +129,17 @@ class DataAgent(Agent):
                 "bars": [[b.open_time, b.open, b.high, b.low, b.close, b.volume, b.close_time] for b in bars]}
 
     async def klines(self, symbol: str, interval: str, limit: int) -> dict[str, Any]:
+        """Bars of any interval: folded from the cached base bars when they cover the request,
+        else fetched (and cached) as asked."""
+        settings = self.config.data_agent
+        base, base_limit = settings.kline_base_interval, settings.kline_base_limit
+        needed = base_bars_needed(interval, limit, base)
+        if needed is not None and needed <= base_limit:
+            data = await self._cached_klines(symbol, base, base_limit)
+            return {"fetched_at": data["fetched_at"], "bars": aggregate(data["bars"], interval, limit, base)}
+        return await self._cached_klines(symbol, interval, limit)
+
+    async def _cached_klines(self, symbol: str, interval: str, limit: int) -> dict[str, Any]:
         return await self._guarded(self.cache.get_or_fetch(
             klines_key(symbol, interval, limit), lambda: self._fetch_klines(symbol, interval, limit),
             ttl=self.config.data_agent.kline_ttl, cost=KLINES_COST))

@@ -133,9 +133,11 @@ class RateLimitConfig:
         return "x-mbx-used-weight-1m"
 
 
-# Until exchangeInfo has been read, spend at most this much per minute: enough to fetch
-# exchangeInfo and the server time, far below any real limit.
-BOOTSTRAP = RateLimitConfig(limit=20, window_s=60.0)
+# Until exchangeInfo has been read, spend at most this much per minute: half of the 2400/min the
+# futures docs give for mainnet. Not smaller: with a budget shared in Redis, the window may already
+# hold other processes' weight (the exchange reports the IP's total), and a tiny bootstrap limit
+# would stall the very exchangeInfo call that lifts it for up to a minute.
+BOOTSTRAP = RateLimitConfig(limit=1200, window_s=60.0)
 
 
 class RateLimiter:
