@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 ENV_PREFIX = "TRADINGBOT__"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -128,6 +128,12 @@ class DataAgentSettings(_Section):
 class SourceSettings(_Section):
     enabled: bool = False
     weight: float = Field(default=0.0, ge=0.0, le=1.0)
+    # Where the source is fetched from: the real API by default; tests and offline runs point it
+    # at a local replay server, or (source "file") at a file of recorded payloads.
+    url: str | None = None
+    # Subreddits for reddit, feed URLs for news, the search query for x, a path for file.
+    targets: list[str] = Field(default_factory=list)
+    timeout_s: PositiveFloat = 10.0
 
 
 def _default_sources() -> dict[str, SourceSettings]:
@@ -139,12 +145,85 @@ def _default_sources() -> dict[str, SourceSettings]:
 
 class SentimentAgentSettings(_Section):
     sources: dict[str, SourceSettings] = Field(default_factory=_default_sources)
+    fetch_interval: PositiveFloat = 300.0
+    max_concurrency: int = Field(default=4, ge=1)
+    # Smoothing over history: EMA factor and how many past scores are kept per symbol.
+    smoothing_alpha: float = Field(default=0.3, gt=0, le=1)
+    history_size: int = Field(default=48, ge=1)
+    # Symbols whose sentiment is scored; empty = the active pairs.
+    symbols: list[str] = Field(default_factory=list)
 
 
 class RiskAgentSettings(_Section):
     check_interval_seconds: PositiveFloat = 30
     alert_cooldown_minutes: float = Field(default=15, ge=0)
     max_portfolio_var: float = Field(default=0.05, gt=0, le=1)
+    # Pre-trade limits (notional in the quote asset, USDT).
+    max_position_notional: PositiveFloat = 1_000.0
+    max_total_exposure: PositiveFloat = 5_000.0
+    max_leverage: PositiveFloat = 3.0
+    var_window: int = Field(default=168, ge=10, description="returns (bars) in the VaR/Sharpe window")
+    correlation_window: int = Field(default=168, ge=10)
+    # Telegram Bot API base URL (tests point it at a local server); token and chat from Secrets.
+    telegram_api_url: str = "https://api.telegram.org"
+
+
+class PairsSettings(_Section):
+    """Which symbols may be traded: a static list, or what the pair selector picks."""
+
+    static: list[str] = Field(default_factory=list)
+    max_pairs: int = Field(default=5, ge=1, le=100)
+    min_quote_volume_24h: float = Field(default=0.0, ge=0)
+    quote_asset: str = "USDT"
+    refresh_interval: PositiveFloat = 300.0
+
+
+class TradingSettings(_Section):
+    # The kill switch: workers open nothing new within one heartbeat, keep managing what is open.
+    halted: bool = False
+
+
+class PairSelectorSettings(_Section):
+    # Ranking weights of the selector's criteria (normalised ranks, higher is better).
+    volume_weight: float = Field(default=0.5, ge=0)
+    volatility_weight: float = Field(default=0.3, ge=0)
+    spread_weight: float = Field(default=0.2, ge=0)
+    # Drop a candidate whose return correlation with an already chosen pair exceeds this.
+    max_correlation: float = Field(default=0.9, gt=0, le=1)
+    lookback_bars: int = Field(default=168, ge=10, le=1500)
+
+
+class TradingWorkerSettings(_Section):
+    loop_interval: PositiveFloat = 5.0
+    max_pairs_per_worker: int = Field(default=10, ge=1)
+    order_notional: PositiveFloat = 100.0
+    fast_ema: int = Field(default=12, ge=2)
+    slow_ema: int = Field(default=26, ge=3)
+    rsi_period: int = Field(default=14, ge=2)
+    rsi_overbought: float = Field(default=70, gt=50, lt=100)
+    rsi_oversold: float = Field(default=30, gt=0, lt=50)
+    sentiment_weight: float = Field(default=0.2, ge=0, le=1)
+    rl_weight: float = Field(default=0.3, ge=0, le=1)
+    signal_threshold: float = Field(default=0.3, gt=0, le=1)
+    # Production orders need this explicit flag as well as mode: production and API keys.
+    allow_live_orders: bool = False
+
+    @model_validator(mode="after")
+    def _emas_ordered(self) -> TradingWorkerSettings:
+        if self.fast_ema >= self.slow_ema:
+            raise ValueError(f"fast_ema ({self.fast_ema}) must be shorter than slow_ema ({self.slow_ema})")
+        return self
+
+
+class RLAgentSettings(_Section):
+    algorithm: str = Field(default="dqn", pattern="^(dqn)$")
+    seed: int = 7
+    hidden_units: int = Field(default=32, ge=4, le=1024)
+    window: int = Field(default=24, ge=2, description="past bars in the observation")
+    train_episodes: int = Field(default=30, ge=1)
+    retrain_interval: PositiveFloat = 3600.0
+    advice_interval: PositiveFloat = 60.0
+    symbols: list[str] = Field(default_factory=list)
 
 
 class CacheSettings(_Section):
@@ -168,6 +247,11 @@ class Config(_Section):
     risk_agent: RiskAgentSettings = Field(default_factory=RiskAgentSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     exchange: ExchangeSettings = Field(default_factory=ExchangeSettings)
+    pairs: PairsSettings = Field(default_factory=PairsSettings)
+    trading: TradingSettings = Field(default_factory=TradingSettings)
+    pair_selector: PairSelectorSettings = Field(default_factory=PairSelectorSettings)
+    trading_worker: TradingWorkerSettings = Field(default_factory=TradingWorkerSettings)
+    rl_agent: RLAgentSettings = Field(default_factory=RLAgentSettings)
 
 
 class Secrets(BaseModel):

@@ -83,6 +83,67 @@ class Subjects:
         """Request/reply: ``KlinesRequest`` → ``KlinesReply``."""
         return f"{self.prefix}.md.get.klines"
 
+    # Sentiment, risk, pairs, trading, RL ---------------------------------------------------------
+    def sentiment(self, symbol: str) -> str:
+        """``SentimentScore`` per symbol, published by the sentiment agent."""
+        return f"{self.prefix}.sentiment.{symbol}"
+
+    @property
+    def sentiment_all(self) -> str:
+        return f"{self.prefix}.sentiment.*"
+
+    @property
+    def risk_check(self) -> str:
+        """Request/reply: ``OrderIntent`` → ``RiskDecision`` (pre-trade check by the risk agent)."""
+        return f"{self.prefix}.risk.check"
+
+    @property
+    def risk_metrics(self) -> str:
+        """``RiskSnapshot`` published by the risk agent every check interval."""
+        return f"{self.prefix}.risk.metrics"
+
+    @property
+    def pairs_active(self) -> str:
+        """``ActivePairs`` published by the pair selector (also kept in the PAIRS KV bucket)."""
+        return f"{self.prefix}.pairs.active"
+
+    @property
+    def assignment(self) -> str:
+        """``PairAssignment``: the coordinator's desired pairs per worker, from reported load."""
+        return f"{self.prefix}.coordinator.assignment"
+
+    def orders(self, symbol: str) -> str:
+        return f"{self.prefix}.orders.{symbol}"
+
+    def fills(self, symbol: str) -> str:
+        return f"{self.prefix}.fills.{symbol}"
+
+    def signals(self, symbol: str) -> str:
+        """``TradeSignal``: what a worker decided for a pair and why (observability)."""
+        return f"{self.prefix}.signals.{symbol}"
+
+    def rl_advice(self, symbol: str) -> str:
+        """``RLAdvice`` per symbol from the RL agent."""
+        return f"{self.prefix}.rl.advice.{symbol}"
+
+    @property
+    def control(self) -> str:
+        """``ControlCommand`` (e.g. halt) pushed by the operator or an admin; agents also read config."""
+        return f"{self.prefix}.control"
+
+    # JetStream names -------------------------------------------------------------------------
+    @property
+    def orders_stream(self) -> StreamSpec:
+        return StreamSpec(self.stream_name("ORDERS"), (f"{self.prefix}.orders.>",))
+
+    @property
+    def fills_stream(self) -> StreamSpec:
+        return StreamSpec(self.stream_name("FILLS"), (f"{self.prefix}.fills.>",))
+
+    def kv_bucket(self, base: str) -> str:
+        """KV bucket names: ``LEASES`` (pair → worker, with TTL), ``PAIRS``, ``POSITIONS``, ``MODELS``."""
+        return self.stream_name(base)
+
     # Durable streams -------------------------------------------------------------------------
     @property
     def alerts(self) -> str:
@@ -96,7 +157,7 @@ class Subjects:
         return StreamSpec(self.stream_name("ALERTS"), (self.alerts, f"{self.alerts}.>"))
 
     def durable_streams(self) -> list[StreamSpec]:
-        return [self.alerts_stream]
+        return [self.alerts_stream, self.orders_stream, self.fills_stream]
 
 
 def sanitize_token(value: str) -> str:
@@ -250,6 +311,156 @@ class KlinesReply(Message):
     ok: bool
     error: str = ""
     klines: KlineData | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Sentiment
+
+
+class SentimentScore(Message):
+    symbol: str
+    score: float = Field(ge=-1, le=1, description="smoothed (EMA) weighted score")
+    raw_score: float = Field(ge=-1, le=1, description="this round's weighted score, before smoothing")
+    sources: dict[str, float] = Field(default_factory=dict, description="per-source score this round")
+    samples: int = Field(ge=0, description="texts scored this round")
+    at: float = Field(default_factory=time.time)
+
+
+# --------------------------------------------------------------------------------------------
+# Trading: intents, risk decisions, orders, fills
+
+
+class Side(enum.StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class OrderIntent(Message):
+    """What a worker wants to do, sent to the risk agent before anything reaches a broker."""
+
+    intent_id: str
+    worker_id: str
+    symbol: str
+    side: Side
+    quantity: float = Field(gt=0)
+    price: float = Field(gt=0, description="expected fill price (last price)")
+    reduce_only: bool = False
+
+    @property
+    def notional(self) -> float:
+        return self.quantity * self.price
+
+
+class RiskDecision(Message):
+    intent_id: str
+    approved: bool
+    reason: str = ""
+    checks: dict[str, float] = Field(default_factory=dict, description="the figures the decision used")
+
+
+class OrderEvent(Message):
+    client_order_id: str
+    worker_id: str
+    symbol: str
+    side: Side
+    order_type: str = "MARKET"
+    quantity: float = Field(gt=0)
+    price: float | None = None
+    status: str
+    mode: str = Field(description="shadow (paper) or production")
+    at: float = Field(default_factory=time.time)
+
+
+class FillEvent(Message):
+    fill_id: str
+    client_order_id: str
+    worker_id: str
+    symbol: str
+    side: Side
+    quantity: float = Field(gt=0)
+    price: float = Field(gt=0)
+    fee: float = Field(ge=0)
+    realized_pnl: float = 0.0
+    mode: str
+    at: float = Field(default_factory=time.time)
+
+
+class TradeSignal(Message):
+    symbol: str
+    worker_id: str
+    score: float = Field(ge=-1, le=1)
+    action: str = Field(pattern="^(buy|sell|hold)$")
+    components: dict[str, float] = Field(default_factory=dict)
+    at: float = Field(default_factory=time.time)
+
+
+class RiskSnapshot(Message):
+    at: float = Field(default_factory=time.time)
+    equity: float = 0.0
+    pnl: float = 0.0
+    var_95_historical: float | None = None
+    var_99_historical: float | None = None
+    var_95_parametric: float | None = None
+    var_99_parametric: float | None = None
+    cvar_95: float | None = None
+    cvar_99: float | None = None
+    sharpe: float | None = None
+    sortino: float | None = None
+    max_drawdown: float | None = None
+    exposure_total: float = 0.0
+    exposure_by_symbol: dict[str, float] = Field(default_factory=dict)
+    leverage: float = 0.0
+    correlation: dict[str, dict[str, float]] = Field(default_factory=dict)
+    open_positions: int = 0
+    trades: int = 0
+
+
+# --------------------------------------------------------------------------------------------
+# Pairs and their distribution over workers
+
+
+class PairScore(Message):
+    symbol: str
+    score: float
+    quote_volume_24h: float = 0.0
+    volatility: float = 0.0
+    spread_bps: float = 0.0
+
+
+class ActivePairs(Message):
+    pairs: list[str]
+    ranked: list[PairScore] = Field(default_factory=list)
+    at: float = Field(default_factory=time.time)
+
+
+class PairAssignment(Message):
+    """Desired pairs per worker id; workers release what is not theirs and take what is."""
+
+    assignments: dict[str, list[str]]
+    at: float = Field(default_factory=time.time)
+
+
+# --------------------------------------------------------------------------------------------
+# RL
+
+
+class RLAdvice(Message):
+    symbol: str
+    action: str = Field(pattern="^(buy|sell|hold)$")
+    confidence: float = Field(ge=0, le=1)
+    q_values: list[float] = Field(default_factory=list)
+    model_version: str
+    at: float = Field(default_factory=time.time)
+
+
+# --------------------------------------------------------------------------------------------
+# Control
+
+
+class ControlCommand(Message):
+    command: str = Field(pattern="^(halt|resume)$")
+    reason: str = ""
+    at: float = Field(default_factory=time.time)
 
 
 # --------------------------------------------------------------------------------------------
