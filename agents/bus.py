@@ -252,16 +252,17 @@ class Bus:
         self,
         subject: str,
         model: type[M],
-        responder: Callable[[M], Awaitable[BaseModel]],
+        responder: Callable[[M], Awaitable[BaseModel | bytes]],
         *,
         queue: str = "",
     ) -> Subscription:
-        """Answer requests on ``subject`` with ``responder``'s model."""
+        """Answer requests on ``subject`` with ``responder``'s model, or with bytes it already
+        encoded (a responder that caches its encoded answers skips re-encoding a hot reply)."""
 
         async def handler(value: M, msg: Msg) -> None:
             reply = await responder(value)
             if msg.reply:
-                await msg.respond(reply.model_dump_json().encode())
+                await msg.respond(reply if isinstance(reply, bytes) else reply.model_dump_json().encode())
 
         return await self.subscribe(subject, model, handler, queue=queue)
 

@@ -20,6 +20,7 @@ def write_result(name: str, data: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     data = {**data, "_meta": {"machine": platform.machine(), "python": platform.python_version(),
                               "cpus": __import__("os").cpu_count(),
+                              "load_avg_1m_at_end": round(__import__("os").getloadavg()[0], 2),
                               "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}}
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -45,6 +46,9 @@ if TYPE_CHECKING:
     from tradingbot_agents.config import Config
 
 Source = Literal["l2", "peer", "fetch"]
+#: How many keys' explicit TTLs are remembered (least recently set forgotten first).
+EXPLICIT_TTL_MEMORY = 50_000
+
 #: A prefetch refreshes a key whose remaining L1 life is below this fraction of its TTL.
 NEAR_EXPIRY_FRACTION = 0.2
 DEFAULT_COST = 1e-3
@@ -110,6 +114,7 @@ class TwoTierCache:
             enabled=self.settings.enable_prefetching,
         )
         self._cost_ewma: dict[str, float] = {}
+        self._explicit_ttl: OrderedDict[str, float] = OrderedDict()
         self._requests = self._hits = self._misses = 0
         self._l2_hits = self._l2_misses = 0
         self._fetches = self._fetch_errors = self._coalesced = 0
@@ -154,12 +159,20 @@ class TwoTierCache:
         """The cached value, or ``await fetch()`` once (per key, across this process and every
         replica on the same Redis) stored in both tiers. ``cost`` overrides the measured fetch
         latency as the eviction cost; a fetch's exception reaches every waiting caller."""
+        return self.codec.decode(await self.get_or_fetch_encoded(key, fetch, ttl, cost))
+
+    async def get_or_fetch_encoded(self, key: str, fetch: Callable[[], Awaitable[Any]],
+                                   ttl: float | None = None, cost: float | None = None) -> bytes:
+        """As :meth:`get_or_fetch`, but the stored bytes, not decoded. The same bytes object comes
+        back for as long as the entry is unchanged, so a caller that derives something costly from
+        a value (a folded series, an encoded reply) can keep the derivation while ``is`` holds, and
+        skip decoding on the hot path."""
         self._access(key)
         self._requests += 1
         data = self.l1.get(key)
         if data is not None:
             self._hits += 1
-            return self.codec.decode(data)
+            return data
         leader = not self._flight.in_flight(key)
         data, source = await self._flight.do(key, lambda: self._load(key, fetch, ttl, cost))
         if not leader:
@@ -168,6 +181,10 @@ class TwoTierCache:
             self._misses += 1
         else:
             self._hits += 1
+        return data
+
+    def decode(self, data: bytes) -> Any:
+        """Decode bytes returned by :meth:`get_or_fetch_encoded`."""
         return self.codec.decode(data)
 
     def register_prefetcher(self, prefix: str, fetcher: Fetcher) -> None:
@@ -229,8 +246,17 @@ class TwoTierCache:
         self.prefetcher.on_access(key)
 
     def _ttl(self, key: str, ttl: float | None) -> float:
+        """An explicit TTL wins and is remembered for the key, so that a refresh the caller did not
+        make (a prefetch) keeps the caller's freshness rule instead of the adaptive default."""
         if ttl is not None:
+            self._explicit_ttl[key] = ttl
+            self._explicit_ttl.move_to_end(key)
+            while len(self._explicit_ttl) > EXPLICIT_TTL_MEMORY:
+                self._explicit_ttl.popitem(last=False)
             return ttl
+        remembered = self._explicit_ttl.get(key)
+        if remembered is not None:
+            return remembered
         rate = self.tracker.rate(key, self._clock())
         return self.ttl_policy.ttl_for(key, self.settings.default_ttl, rate)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -47,6 +48,7 @@ TICKERS_KEY = "ticker:all"
 # Eviction costs: what a refetch spends in exchange weight (all-symbols ticker 2, klines ≤100 → 1).
 TICKERS_COST = 2.0
 KLINES_COST = 1.0
+DERIVED_MEMO_SIZE = 10_000
 
 
 def klines_key(symbol: str, interval: str, limit: int) -> str:
@@ -77,6 +79,7 @@ class DataAgent(Agent):
         self.lease = PublisherLease(self.redis, f"tb:{self.config.bot.namespace}:{self.config.bot.name}:md:publisher",
                                     self.agent_id, ttl_s=max(3 * settings.poll_interval, 2.0))
         self._fetch_slots = asyncio.Semaphore(exchange.max_concurrency)
+        self._derived: dict[tuple[Any, ...], tuple[bytes, Any]] = {}
         self.exchange_calls = 0
         self.published = 0
 
@@ -117,9 +120,13 @@ class DataAgent(Agent):
         self.exchange_calls += 1
         return {"fetched_at": time.time(), "prices": {t.symbol: [t.price, t.time] for t in tickers}}
 
-    async def tickers(self) -> dict[str, Any]:
-        return await self._guarded(self.cache.get_or_fetch(
+    async def _tickers_encoded(self) -> bytes:
+        return await self._guarded(self.cache.get_or_fetch_encoded(
             TICKERS_KEY, self._fetch_tickers, ttl=self.config.data_agent.ticker_ttl, cost=TICKERS_COST))
+
+    async def tickers(self) -> dict[str, Any]:
+        raw = await self._tickers_encoded()
+        return self._derive(("tickers",), raw, lambda snapshot: snapshot)  # type: ignore[no-any-return]
 
     async def _fetch_klines(self, symbol: str, interval: str, limit: int) -> dict[str, Any]:
         async with self._fetch_slots:
@@ -128,21 +135,46 @@ class DataAgent(Agent):
         return {"fetched_at": time.time(),
                 "bars": [[b.open_time, b.open, b.high, b.low, b.close, b.volume, b.close_time] for b in bars]}
 
-    async def klines(self, symbol: str, interval: str, limit: int) -> dict[str, Any]:
-        """Bars of any interval: folded from the cached base bars when they cover the request,
-        else fetched (and cached) as asked."""
+    async def _klines_source(self, symbol: str, interval: str, limit: int) -> tuple[bytes, str, int]:
+        """The cached entry that answers (symbol, interval, limit): the base bars when they cover
+        the request (folded later), else the interval itself."""
         settings = self.config.data_agent
         base, base_limit = settings.kline_base_interval, settings.kline_base_limit
         needed = base_bars_needed(interval, limit, base)
         if needed is not None and needed <= base_limit:
-            data = await self._cached_klines(symbol, base, base_limit)
-            return {"fetched_at": data["fetched_at"], "bars": aggregate(data["bars"], interval, limit, base)}
-        return await self._cached_klines(symbol, interval, limit)
+            return await self._cached_klines(symbol, base, base_limit), base, base_limit
+        return await self._cached_klines(symbol, interval, limit), interval, limit
 
-    async def _cached_klines(self, symbol: str, interval: str, limit: int) -> dict[str, Any]:
-        return await self._guarded(self.cache.get_or_fetch(
+    async def klines(self, symbol: str, interval: str, limit: int) -> dict[str, Any]:
+        """Bars of any interval: folded from the cached base bars when they cover the request,
+        else fetched (and cached) as asked."""
+        raw, source_interval, _ = await self._klines_source(symbol, interval, limit)
+        return self._bars(raw, source_interval, symbol, interval, limit)
+
+    def _bars(self, raw: bytes, base: str, symbol: str, interval: str, limit: int) -> dict[str, Any]:
+        def fold(data: dict[str, Any]) -> dict[str, Any]:
+            bars = aggregate(data["bars"], interval, limit, base) if base != interval else data["bars"][-limit:]
+            return {"fetched_at": data["fetched_at"], "bars": bars}
+
+        return self._derive(("bars", symbol, interval, limit), raw, fold)  # type: ignore[no-any-return]
+
+    async def _cached_klines(self, symbol: str, interval: str, limit: int) -> bytes:
+        return await self._guarded(self.cache.get_or_fetch_encoded(
             klines_key(symbol, interval, limit), lambda: self._fetch_klines(symbol, interval, limit),
             ttl=self.config.data_agent.kline_ttl, cost=KLINES_COST))
+
+    def _derive(self, memo_key: tuple[Any, ...], raw: bytes, build: Callable[[Any], Any]) -> Any:
+        """What ``build`` makes of a cached entry, computed once per entry: the cache hands back
+        the same bytes object while the entry is unchanged, so identity says when to rebuild.
+        Many consumers asking for the same thing cost one decode, one fold, one encode."""
+        memo = self._derived.get(memo_key)
+        if memo is not None and memo[0] is raw:
+            return memo[1]
+        if len(self._derived) >= DERIVED_MEMO_SIZE:
+            self._derived.clear()
+        value = build(self.cache.decode(raw))
+        self._derived[memo_key] = (raw, value)
+        return value
 
     async def _prefetch_klines(self, key: str) -> dict[str, Any]:
         _, symbol, interval, limit = key.split(":")
@@ -159,23 +191,33 @@ class DataAgent(Agent):
         return value
 
     # -- look-ups (request/reply) ---------------------------------------------------------------
-    async def get_ticker(self, request: TickerRequest) -> TickerReply:
+    async def get_ticker(self, request: TickerRequest) -> TickerReply | bytes:
         try:
-            snapshot = await self.tickers()
+            raw = await self._tickers_encoded()
         except ExchangeError as exc:
             return TickerReply(ok=False, error=str(exc))
-        entry = snapshot["prices"].get(request.symbol)
-        if entry is None:
-            return TickerReply(ok=False, error=f"unknown symbol {request.symbol}")
-        return TickerReply(ok=True, ticker=TickerData(symbol=request.symbol, price=entry[0], time_ms=entry[1],
-                                                      fetched_at=snapshot["fetched_at"]))
 
-    async def get_klines(self, request: KlinesRequest) -> KlinesReply:
+        def reply(snapshot: dict[str, Any]) -> bytes:
+            entry = snapshot["prices"].get(request.symbol)
+            if entry is None:
+                return TickerReply(ok=False, error=f"unknown symbol {request.symbol}").model_dump_json().encode()
+            return TickerReply(ok=True, ticker=TickerData(
+                symbol=request.symbol, price=entry[0], time_ms=entry[1], fetched_at=snapshot["fetched_at"],
+            )).model_dump_json().encode()
+
+        return self._derive(("ticker-reply", request.symbol), raw, reply)  # type: ignore[no-any-return]
+
+    async def get_klines(self, request: KlinesRequest) -> KlinesReply | bytes:
         try:
-            data = await self.klines(request.symbol, request.interval, request.limit)
+            raw, base, _ = await self._klines_source(request.symbol, request.interval, request.limit)
         except ExchangeError as exc:
             return KlinesReply(ok=False, error=str(exc))
-        return KlinesReply(ok=True, klines=_kline_data(request.symbol, request.interval, data))
+        return self._derive(  # type: ignore[no-any-return]
+            ("klines-reply", request.symbol, request.interval, request.limit), raw,
+            lambda _: KlinesReply(ok=True, klines=_kline_data(
+                request.symbol, request.interval,
+                self._bars(raw, base, request.symbol, request.interval, request.limit),
+            )).model_dump_json().encode())
 
     # -- pushes -------------------------------------------------------------------------------
     async def _on_interest(self, interest: MarketDataInterest, _msg: Msg) -> None:

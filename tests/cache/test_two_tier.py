@@ -295,3 +295,30 @@ async def test_cleanup_loop_purges_expired_entries(make_cache: MakeCache) -> Non
     finally:
         task.cancel()
     assert len(cache.l1) == 1 and cache.stats().expirations == 10
+
+
+async def test_prefetch_keeps_the_callers_explicit_ttl(redis_url: str, bot_name: str) -> None:
+    """A key the caller stores with ttl=0.3 must not live longer because a prefetch refreshed it."""
+    from tradingbot_agents.cache import RedisTier
+    from tradingbot_agents.config import CacheSettings
+
+    tier = RedisTier.from_url(redis_url, namespace="test", bot=bot_name)
+    cache = TwoTierCache(CacheSettings(default_ttl=300), redis=tier, prefetch_min_support=1,
+                         prefetch_threshold=0.1)
+    fetched: list[str] = []
+
+    async def fetcher(key: str) -> str:
+        fetched.append(key)
+        return key
+
+    cache.register_prefetcher("b", fetcher)
+    for _ in range(3):  # teach a:1 -> b:1
+        await cache.get_or_fetch("a:1", lambda: fetcher("a:1"), ttl=0.3)
+        await cache.get_or_fetch("b:1", lambda: fetcher("b:1"), ttl=0.3)
+        await asyncio.sleep(0.35)
+    await cache.get_or_fetch("a:1", lambda: fetcher("a:1"), ttl=0.3)
+    await asyncio.sleep(0.1)  # let a prefetch of b:1 land
+    assert cache.stats().prefetch_issued >= 1
+    left = cache.l1.remaining_ttl("b:1")
+    assert left is not None and left <= 0.3
+    await cache.close()
