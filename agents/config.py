@@ -92,6 +92,9 @@ class CoordinatorSettings(_Section):
     missed_heartbeats_failed: int = Field(default=3, ge=1)
     # How long a failed agent stays listed before it is forgotten (its replacement has a new id).
     forget_after: PositiveFloat = 600.0
+    # Ask for a restart of an agent failed this long; repeated requests back off exponentially.
+    restart_after: PositiveFloat = 15.0
+    restart_backoff_max: PositiveFloat = 300.0
 
 
 class ExchangeSettings(_Section):
@@ -164,6 +167,10 @@ class RiskAgentSettings(_Section):
     max_leverage: PositiveFloat = 3.0
     var_window: int = Field(default=168, ge=10, description="returns (bars) in the VaR/Sharpe window")
     correlation_window: int = Field(default=168, ge=10)
+    # Account equity before any PnL (USDT): leverage and VaR are fractions of equity.
+    initial_equity: PositiveFloat = 10_000.0
+    # Alert when equity falls this fraction below its peak.
+    max_drawdown_alert: float = Field(default=0.10, gt=0, le=1)
     # Telegram Bot API base URL (tests point it at a local server); token and chat from Secrets.
     telegram_api_url: str = "https://api.telegram.org"
 
@@ -207,6 +214,24 @@ class TradingWorkerSettings(_Section):
     signal_threshold: float = Field(default=0.3, gt=0, le=1)
     # Production orders need this explicit flag as well as mode: production and API keys.
     allow_live_orders: bool = False
+    # Bars the indicators are computed on (through the data agents).
+    kline_interval: str = "1h"
+    kline_limit: int = Field(default=99, ge=10, le=499)
+    # MARKET orders, or LIMIT orders placed limit_offset_bps inside the last price that wait.
+    order_type: str = Field(default="MARKET", pattern="^(MARKET|LIMIT)$")
+    limit_offset_bps: float = Field(default=5.0, ge=0)
+    # Paper broker (shadow/debug): modelled spread and slippage, fees, volume share per candle.
+    paper_spread_bps: float = Field(default=2.0, ge=0)
+    paper_slippage_bps: float = Field(default=1.0, ge=0)
+    taker_fee: float = Field(default=0.0005, ge=0, lt=0.1)
+    maker_fee: float = Field(default=0.0002, ge=0, lt=0.1)
+    max_volume_fraction: float = Field(default=0.1, gt=0, le=1)
+    # No risk answer within this time = no trade.
+    risk_timeout: PositiveFloat = 1.0
+    # Sentiment and RL inputs older than this do not vote.
+    input_max_age: PositiveFloat = 900.0
+    # A coordinator assignment older than this is ignored (workers share pairs fairly on their own).
+    assignment_max_age: PositiveFloat = 60.0
 
     @model_validator(mode="after")
     def _emas_ordered(self) -> TradingWorkerSettings:
@@ -223,7 +248,13 @@ class RLAgentSettings(_Section):
     train_episodes: int = Field(default=30, ge=1)
     retrain_interval: PositiveFloat = 3600.0
     advice_interval: PositiveFloat = 60.0
+    # Symbols advised on (and trained on); empty = pairs.static plus the pair selector's active pairs.
     symbols: list[str] = Field(default_factory=list)
+    # Training budget: episodes of this many bars, drawn from the last train_bars 1h klines per symbol.
+    episode_bars: int = Field(default=256, ge=8)
+    train_bars: int = Field(default=1000, ge=50, le=1500)
+    # Transaction cost per unit of position changed; 5 bps = Binance USDⓈ-M standard taker fee.
+    fee_bps: float = Field(default=5.0, ge=0)
 
 
 class CacheSettings(_Section):

@@ -131,6 +131,11 @@ class Subjects:
         """``ControlCommand`` (e.g. halt) pushed by the operator or an admin; agents also read config."""
         return f"{self.prefix}.control"
 
+    @property
+    def restart(self) -> str:
+        """``RestartRequest``: the coordinator asks whoever runs the agent's process to restart it."""
+        return f"{self.prefix}.coordinator.restart"
+
     # JetStream names -------------------------------------------------------------------------
     @property
     def orders_stream(self) -> StreamSpec:
@@ -229,6 +234,7 @@ class AgentState(Message):
     last_seen_s: float = Field(ge=0, description="seconds since the last heartbeat")
     uptime_s: float = Field(ge=0)
     http_port: int | None = None
+    pid: int | None = None
     stats: dict[str, float] = Field(default_factory=dict)
 
 
@@ -247,12 +253,44 @@ class CacheStats(Message):
     misses: int = 0
 
 
+class MarketDataStats(Message):
+    exchange_calls: int = Field(default=0, description="calls the data agents made to the exchange")
+    consumers: int = 0
+    fetch_latency_p50_ms: float | None = None
+    fetch_latency_p99_ms: float | None = None
+
+
+class TradingStats(Message):
+    """From the risk agent's and the workers' reports; None until they report."""
+
+    open_positions: int = 0
+    trades: int = 0
+    pnl: float | None = None
+    var_95: float | None = None
+    sharpe: float | None = None
+    max_drawdown: float | None = None
+    pairs_active: list[str] = Field(default_factory=list)
+    assignment: dict[str, list[str]] = Field(default_factory=dict)
+
+
 class SystemStatus(Message):
     bot: str
     generated_at: float = Field(default_factory=time.time)
     system_stats: SystemStats
     cache_stats: CacheStats = Field(default_factory=CacheStats)
+    market_data: MarketDataStats = Field(default_factory=MarketDataStats)
+    trading: TradingStats = Field(default_factory=TradingStats)
     agents: dict[str, AgentState] = Field(default_factory=dict)
+
+
+class RestartRequest(Message):
+    agent_id: str
+    kind: AgentKind
+    instance: str
+    pid: int | None = None
+    reason: str
+    attempt: int = Field(ge=1)
+    at: float = Field(default_factory=time.time)
 
 
 # --------------------------------------------------------------------------------------------
@@ -322,6 +360,8 @@ class SentimentScore(Message):
     score: float = Field(ge=-1, le=1, description="smoothed (EMA) weighted score")
     raw_score: float = Field(ge=-1, le=1, description="this round's weighted score, before smoothing")
     sources: dict[str, float] = Field(default_factory=dict, description="per-source score this round")
+    weights: dict[str, float] = Field(
+        default_factory=dict, description="effective weight per source this round, after redistribution")
     samples: int = Field(ge=0, description="texts scored this round")
     at: float = Field(default_factory=time.time)
 
@@ -410,6 +450,8 @@ class RiskSnapshot(Message):
     exposure_total: float = 0.0
     exposure_by_symbol: dict[str, float] = Field(default_factory=dict)
     leverage: float = 0.0
+    leverage_by_symbol: dict[str, float] = Field(default_factory=dict)
+    drawdown: float = Field(default=0.0, description="current fall of equity below its peak, fraction")
     correlation: dict[str, dict[str, float]] = Field(default_factory=dict)
     open_positions: int = 0
     trades: int = 0

@@ -1,17 +1,31 @@
-"""The coordinator agent: listens to every heartbeat of its bot and answers ``get_system_status``
-over NATS request/reply and HTTP ``/status``."""
+"""The coordinator agent: listens to every heartbeat of its bot, answers ``get_system_status`` over
+NATS request/reply and HTTP ``/status`` (and a status page at ``/``), spreads the active pairs over
+the live trading workers by their load, and asks for restarts of agents that stay failed."""
 
 from __future__ import annotations
 
 import logging
+import time
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
 from nats.aio.msg import Msg
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 
+from tradingbot_agents.coordinator.balance import balance
+from tradingbot_agents.coordinator.page import PAGE
 from tradingbot_agents.coordinator.registry import AgentRegistry
+from tradingbot_agents.coordinator.restarts import RestartPolicy
 from tradingbot_agents.kinds import AgentKind
-from tradingbot_agents.messages import HealthStatus, Heartbeat, StatusRequest, SystemStatus
+from tradingbot_agents.messages import (
+    ActivePairs,
+    HealthStatus,
+    Heartbeat,
+    PairAssignment,
+    StatusRequest,
+    SystemStatus,
+)
 from tradingbot_agents.runtime import Agent
 
 log = logging.getLogger(__name__)
@@ -20,25 +34,36 @@ log = logging.getLogger(__name__)
 class CoordinatorAgent(Agent):
     kind = AgentKind.COORDINATOR
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         settings = self.config.coordinator
         self.registry_ = AgentRegistry(missed_heartbeats_failed=settings.missed_heartbeats_failed,
                                        forget_after=settings.forget_after)
+        self.restarts = RestartPolicy(settings.restart_after, settings.restart_backoff_max)
+        self.pairs_active: list[str] = []
+        self.assignment: dict[str, list[str]] = {}
         self._agents_gauge = Gauge("tradingbot_coordinator_agents", "Known agents by health",
                                    ["health"], registry=self.registry)
         self._system_health = Gauge("tradingbot_system_health_percent", "System health score",
                                     registry=self.registry)
+        self._restart_requests = Counter("tradingbot_coordinator_restart_requests_total",
+                                         "Restarts asked for agents that stayed failed", ["kind"],
+                                         registry=self.registry)
 
     def get_system_status(self) -> SystemStatus:
-        return self.registry_.system_status(self.subjects.prefix)
+        return self.registry_.system_status(self.subjects.prefix, pairs_active=self.pairs_active,
+                                            assignment=self.assignment)
 
     async def setup(self) -> None:
         await self.bus.subscribe(self.subjects.heartbeats, Heartbeat, self._on_heartbeat)
+        await self.bus.subscribe(self.subjects.pairs_active, ActivePairs, self._on_pairs)
         await self.bus.serve(self.subjects.status_request, StatusRequest, self._on_status_request)
 
     async def _on_heartbeat(self, beat: Heartbeat, _msg: Msg) -> None:
         self.registry_.observe(beat)
+
+    async def _on_pairs(self, pairs: ActivePairs, _msg: Msg) -> None:
+        self.pairs_active = list(pairs.pairs)
 
     async def _on_status_request(self, _request: StatusRequest) -> SystemStatus:
         return self.get_system_status()
@@ -55,6 +80,13 @@ class CoordinatorAgent(Agent):
                          previous.value)
             else:
                 log.info("agent %s registered (%s)", state.agent_id, state.health.status.value)
+        states = self.registry_.states()
+        for request in self.restarts.decide(states, time.monotonic()):
+            log.warning("asking for a restart of %s (attempt %d): %s", request.agent_id, request.attempt,
+                        request.reason)
+            self._restart_requests.labels(request.kind.value).inc()
+            await self.bus.publish(self.subjects.restart, request)
+        await self._rebalance(states)
         status = self.get_system_status()
         stats = status.system_stats
         self._agents_gauge.labels("ok").set(stats.agents_ok)
@@ -62,7 +94,25 @@ class CoordinatorAgent(Agent):
         self._agents_gauge.labels("failed").set(stats.agents_failed)
         self._system_health.set(stats.system_health)
 
+    async def _rebalance(self, states: dict[str, Any]) -> None:
+        """Publish the desired pairs per live worker every round (late joiners catch up); log only
+        when the plan changes."""
+        loads = {s.agent_id: s.load for s in states.values()
+                 if s.kind is AgentKind.TRADING_WORKER and s.health.status is not HealthStatus.FAILED}
+        if not loads or not self.pairs_active:
+            return
+        plan = balance(self.pairs_active, loads, self.assignment,
+                       max_per_worker=self.config.trading_worker.max_pairs_per_worker)
+        if plan != self.assignment:
+            log.info("pair assignment: %s", plan)
+        self.assignment = plan
+        await self.bus.publish(self.subjects.assignment, PairAssignment(assignments=plan))
+
     def add_routes(self, app: FastAPI) -> None:
         @app.get("/status", response_model=SystemStatus)
         async def status() -> SystemStatus:
             return self.get_system_status()
+
+        @app.get("/", response_class=HTMLResponse)
+        async def page() -> str:
+            return PAGE

@@ -12,14 +12,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tradingbot_agents.kinds import AgentKind
 from tradingbot_agents.messages import (
     AgentState,
     CacheStats,
     Health,
     HealthStatus,
     Heartbeat,
+    MarketDataStats,
     SystemStats,
     SystemStatus,
+    TradingStats,
 )
 
 _SCORES = {HealthStatus.OK: 100.0, HealthStatus.DEGRADED: 50.0, HealthStatus.FAILED: 0.0}
@@ -76,7 +79,7 @@ class AgentRegistry:
             agent_id=beat.agent_id, kind=beat.kind, instance=beat.instance, health=health,
             load=beat.load, score=score(health), last_seen_s=round(silent, 3),
             uptime_s=round(max(0.0, now - record.first_seen), 3), http_port=beat.http_port,
-            stats=beat.stats,
+            pid=beat.pid, stats=beat.stats,
         )
 
     def states(self) -> dict[str, AgentState]:
@@ -95,7 +98,8 @@ class AgentRegistry:
                 self._last_status[agent_id] = state.health.status
         return changed
 
-    def system_status(self, bot: str) -> SystemStatus:
+    def system_status(self, bot: str, *, pairs_active: list[str] | None = None,
+                      assignment: dict[str, list[str]] | None = None) -> SystemStatus:
         states = self.states()
         counts = {status: 0 for status in HealthStatus}
         hits = misses = 0.0
@@ -118,5 +122,44 @@ class AgentRegistry:
                 hit_rate_percent=round(100.0 * hits / lookups, 2) if lookups else None,
                 hits=int(hits), misses=int(misses),
             ),
+            market_data=market_data_stats(states),
+            trading=trading_stats(states, pairs_active or [], assignment or {}),
             agents=states,
         )
+
+
+def _live(states: dict[str, AgentState], kind: AgentKind) -> list[AgentState]:
+    return [s for s in states.values() if s.kind is kind and s.health.status is not HealthStatus.FAILED]
+
+
+def market_data_stats(states: dict[str, AgentState]) -> MarketDataStats:
+    """Exchange calls are counters per data-agent process, summed over those alive (a replica that
+    died takes its count with it; the exchange-side truth is the simulator's or Binance's)."""
+    data = _live(states, AgentKind.DATA)
+    latencies = [s.stats["fetch_latency_p50_ms"] for s in data if "fetch_latency_p50_ms" in s.stats]
+    tails = [s.stats["fetch_latency_p99_ms"] for s in data if "fetch_latency_p99_ms" in s.stats]
+    return MarketDataStats(
+        exchange_calls=int(sum(s.stats.get("exchange_calls", 0.0) for s in data)),
+        consumers=int(max((s.stats.get("consumers", 0.0) for s in data), default=0)),
+        fetch_latency_p50_ms=round(max(latencies), 3) if latencies else None,
+        fetch_latency_p99_ms=round(max(tails), 3) if tails else None,
+    )
+
+
+def trading_stats(states: dict[str, AgentState], pairs_active: list[str],
+                  assignment: dict[str, list[str]]) -> TradingStats:
+    """Portfolio figures come from the risk agent (it sees every fill); without one, the workers'
+    own counts."""
+    risk = _live(states, AgentKind.RISK)
+    workers = _live(states, AgentKind.TRADING_WORKER)
+    if risk:
+        figures = risk[0].stats
+        return TradingStats(
+            open_positions=int(figures.get("open_positions", 0)), trades=int(figures.get("trades", 0)),
+            pnl=figures.get("pnl"), var_95=figures.get("var_95"), sharpe=figures.get("sharpe"),
+            max_drawdown=figures.get("max_drawdown"), pairs_active=pairs_active, assignment=assignment)
+    return TradingStats(
+        open_positions=int(sum(w.stats.get("open_positions", 0) for w in workers)),
+        trades=int(sum(w.stats.get("trades", 0) for w in workers)),
+        pnl=sum(w.stats["pnl"] for w in workers if "pnl" in w.stats) if workers else None,
+        pairs_active=pairs_active, assignment=assignment)
