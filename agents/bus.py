@@ -98,6 +98,7 @@ class Bus:
         self._js: JetStreamContext | None = None
         self._subs: list[Subscription] = []
         self._consumer_tasks: list[asyncio.Task[None]] = []
+        self._pull_subs: list[JetStreamContext.PullSubscription] = []
         self._in_flight = 0
         self._received = 0
         self._seen = _SeenIds()
@@ -315,6 +316,7 @@ class Bus:
             filter_subject=subject,
         )
         psub = await self.js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
+        self._pull_subs.append(psub)
         label = f"{stream}/{durable}"
 
         async def loop() -> None:
@@ -364,6 +366,13 @@ class Bus:
             await asyncio.gather(*self._consumer_tasks, return_exceptions=True)
         if self._nc is None or self._nc.is_closed:
             return
+        # nats-py's fetch leaves status messages on a pull subscription's queue without marking them
+        # done, and the connection's drain then waits for them until its timeout: unsubscribe the
+        # pull subscriptions first (the durable consumers keep their position on the server).
+        for psub in self._pull_subs:
+            with contextlib.suppress(Exception):
+                await psub.unsubscribe()
+        self._pull_subs.clear()
         try:
             await asyncio.wait_for(self._nc.drain(), timeout)
         except (TimeoutError, nats.errors.Error) as exc:

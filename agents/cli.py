@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
@@ -39,7 +40,16 @@ def _load(args: argparse.Namespace) -> Config:
     return config
 
 
+def _exit_now(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
 def _cmd_agent_run(args: argparse.Namespace) -> int:
+    # A stop that arrives while the agent is still importing and starting has nothing to drain:
+    # exit 0 at once (the default action would be death by SIGTERM, exit -15). The runtime installs
+    # its graceful handler as soon as its event loop runs. (`python -m tradingbot_agents` installs
+    # the same handler even earlier; this covers the `tradingbot` console script.)
+    signal.signal(signal.SIGTERM, _exit_now)
     from tradingbot_agents.catalog import NotImplementedKind, agent_class
     from tradingbot_agents.logs import configure_logging
     from tradingbot_agents.runtime import run_agent

@@ -210,3 +210,20 @@ async def test_reconnects_after_nats_restarts() -> None:
     finally:
         await bus.close()
         server.stop()
+
+
+async def test_drain_with_a_durable_consumer_is_quick(new_bus, config: Config) -> None:
+    subjects = Subjects(config.bot)
+    bus = await new_bus()
+    await bus.ensure_stream(subjects.alerts_stream)
+
+    async def handler(_alert: Alert, _msg: Msg) -> None:
+        return None
+
+    await bus.consume(subjects.alerts_stream.name, "quick", subjects.alerts, Alert, handler)
+    await bus.publish_durable(subjects.alerts, _alert(1), msg_id="q1")
+    await asyncio.sleep(2.5)  # a delivery, then empty fetch rounds that leave status messages behind
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await bus.drain(8.0)
+    assert loop.time() - started < 2.0

@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -51,6 +52,24 @@ KLINES_COST = 1.0
 DERIVED_MEMO_SIZE = 10_000
 
 
+class LatencyWindow:
+    """The last ``size`` durations, for p50/p99 in heartbeats (a histogram in /metrics has them too,
+    but the coordinator reads heartbeats)."""
+
+    def __init__(self, size: int = 2000) -> None:
+        self._samples: deque[float] = deque(maxlen=size)
+
+    def add(self, seconds: float) -> None:
+        self._samples.append(seconds)
+
+    def percentile_ms(self, q: float) -> float | None:
+        if not self._samples:
+            return None
+        ordered = sorted(self._samples)
+        index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+        return round(ordered[index] * 1000, 3)
+
+
 def klines_key(symbol: str, interval: str, limit: int) -> str:
     return f"kline:{symbol}:{interval}:{limit}"
 
@@ -82,6 +101,8 @@ class DataAgent(Agent):
         self._derived: dict[tuple[Any, ...], tuple[bytes, Any]] = {}
         self.exchange_calls = 0
         self.published = 0
+        self.lookup_latency = LatencyWindow()
+        self.fetch_latency = LatencyWindow()
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def setup(self) -> None:
@@ -89,8 +110,8 @@ class DataAgent(Agent):
         self._set_cache_health(status, reason)
         self.cache.register_prefetcher("kline", self._prefetch_klines)
         await self.bus.subscribe(self.subjects.md_interest, MarketDataInterest, self._on_interest)
-        await self.bus.serve(self.subjects.md_get_ticker, TickerRequest, self.get_ticker, queue="data")
-        await self.bus.serve(self.subjects.md_get_klines, KlinesRequest, self.get_klines, queue="data")
+        await self.bus.serve(self.subjects.md_get_ticker, TickerRequest, self._timed(self.get_ticker), queue="data")
+        await self.bus.serve(self.subjects.md_get_klines, KlinesRequest, self._timed(self.get_klines), queue="data")
         self.spawn(self.cache.cleanup_loop(self.config.data_agent.cleanup_interval), "cache-cleanup")
         self.spawn(self.every(self.config.runtime.heartbeat_interval, self._probe_cache), "cache-probe")
 
@@ -116,7 +137,9 @@ class DataAgent(Agent):
 
     async def _fetch_tickers(self) -> dict[str, Any]:
         async with self._fetch_slots:
+            started = time.perf_counter()
             tickers = await self.client.ticker_price()
+            self.fetch_latency.add(time.perf_counter() - started)
         self.exchange_calls += 1
         return {"fetched_at": time.time(), "prices": {t.symbol: [t.price, t.time] for t in tickers}}
 
@@ -130,7 +153,9 @@ class DataAgent(Agent):
 
     async def _fetch_klines(self, symbol: str, interval: str, limit: int) -> dict[str, Any]:
         async with self._fetch_slots:
+            started = time.perf_counter()
             bars = await self.client.klines(symbol, interval, limit)
+            self.fetch_latency.add(time.perf_counter() - started)
         self.exchange_calls += 1
         return {"fetched_at": time.time(),
                 "bars": [[b.open_time, b.open, b.high, b.low, b.close, b.volume, b.close_time] for b in bars]}
@@ -191,6 +216,16 @@ class DataAgent(Agent):
         return value
 
     # -- look-ups (request/reply) ---------------------------------------------------------------
+    def _timed(self, handler: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], Awaitable[Any]]:
+        async def timed(request: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await handler(request)
+            finally:
+                self.lookup_latency.add(time.perf_counter() - started)
+
+        return timed
+
     async def get_ticker(self, request: TickerRequest) -> TickerReply | bytes:
         try:
             raw = await self._tickers_encoded()
@@ -276,13 +311,19 @@ class DataAgent(Agent):
 
     def stats(self) -> dict[str, float]:
         stats = self.cache.stats()
-        return {
+        figures = {
             "cache_hits": float(stats.hits),
             "cache_misses": float(stats.misses),
             "exchange_calls": float(self.exchange_calls),
             "consumers": float(self.interest.consumers()),
             "published": float(self.published),
         }
+        for name, window in (("lookup", self.lookup_latency), ("fetch_latency", self.fetch_latency)):
+            for q in (50, 99):
+                value = window.percentile_ms(q)
+                if value is not None:
+                    figures[f"{name}_p{q}_ms"] = value
+        return figures
 
     def add_routes(self, app: FastAPI) -> None:
         @app.get("/cache")
