@@ -302,7 +302,9 @@ class Agent:
                     continue
                 if task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
-                if task is not run_task:
+                if task is not run_task and not self.stopping.is_set():
+                    # Periodic loops end by themselves once stop is requested; before that, a
+                    # loop that returns is a bug that would leave the agent half alive.
                     raise RuntimeError(f"background task {task.get_name()!r} ended unexpectedly")
         except asyncio.CancelledError:
             raise
