@@ -145,8 +145,13 @@ def _run(config: Config, config_path: Path, minutes: float, logs: Path, status_e
                     print(f"\n[{now - started:5.0f}s]\n{status_table(status)}", flush=True)
                 next_table = time.monotonic() + status_every
             elif now >= next_progress and status is not None:
-                print(f"\r{_progress(status, now - started, minutes * 60)}", end="", flush=True)
-                next_progress = now + 1.0
+                line = _progress(_status(config) or status, now - started, minutes * 60)
+                if sys.stdout.isatty():
+                    print(f"\r{line}", end="", flush=True)
+                    next_progress = now + 1.0
+                else:  # a log file: one line every few seconds, no carriage returns
+                    print(line, flush=True)
+                    next_progress = now + 5.0
             time.sleep(0.2)
         status = _status(config) or status
     except (KeyboardInterrupt, _Stop):
@@ -177,9 +182,11 @@ def _progress(status: SystemStatus, elapsed: float, total: float) -> str:
 
 def build_summary(config: Config, status: SystemStatus | None, codes: dict[str, int | None],
                   supervisor: Supervisor, ran_s: float, exchange: dict[str, int]) -> dict[str, Any]:
-    lookups = status.cache_stats.hits + status.cache_stats.misses if status else 0
     trading = status.trading if status else None
     data_agents = [a for a in status.agents.values() if a.kind is AgentKind.DATA] if status else []
+    # Without the data agent every look-up, and every push to every interested consumer, would
+    # have been an exchange request of its own.
+    naive = int(sum(a.stats.get("lookups", 0.0) + a.stats.get("push_deliveries", 0.0) for a in data_agents))
     return {
         "bot": f"{config.bot.namespace}/{config.bot.name}",
         "ran_s": round(ran_s, 1),
@@ -188,7 +195,7 @@ def build_summary(config: Config, status: SystemStatus | None, codes: dict[str, 
         # A system without the data agent makes one exchange call per look-up; the simulator
         # counted what was really sent.
         "exchange_calls": exchange["requests_total"],
-        "exchange_calls_naive_estimate": lookups,
+        "exchange_calls_naive_estimate": naive,
         "exchange_weight": exchange["weight_total"],
         "order_endpoint_calls": exchange["order_requests"],
         "http_429": exchange["answered_429"],
@@ -213,7 +220,7 @@ def summary_table(summary: dict[str, Any]) -> str:
 
     rows = [
         ("exchange calls (simulator count)", fmt(summary["exchange_calls"])),
-        ("  naive estimate (one per look-up)", fmt(summary["exchange_calls_naive_estimate"])),
+        ("  naive estimate (look-ups + pushes)", fmt(summary["exchange_calls_naive_estimate"])),
         ("orders sent to the exchange", fmt(summary["order_endpoint_calls"])),
         ("HTTP 429 answered", fmt(summary["http_429"])),
         ("cache hit rate", fmt(summary["cache_hit_rate_pct"], "%")),

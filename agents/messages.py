@@ -83,6 +83,11 @@ class Subjects:
         """Request/reply: ``KlinesRequest`` → ``KlinesReply``."""
         return f"{self.prefix}.md.get.klines"
 
+    @property
+    def md_get_symbols(self) -> str:
+        """Request/reply: ``SymbolsRequest`` → ``SymbolsReply`` (tradable symbols from exchangeInfo)."""
+        return f"{self.prefix}.md.get.symbols"
+
     # Sentiment, risk, pairs, trading, RL ---------------------------------------------------------
     def sentiment(self, symbol: str) -> str:
         """``SentimentScore`` per symbol, published by the sentiment agent."""
@@ -337,6 +342,16 @@ class KlinesRequest(Message):
     symbol: str
     interval: str = "1h"
     limit: int = Field(default=100, ge=1, le=1500)
+
+
+class SymbolsRequest(Message):
+    quote_asset: str | None = Field(default=None, description="only symbols quoted in this asset")
+
+
+class SymbolsReply(Message):
+    ok: bool
+    error: str = ""
+    symbols: list[str] = Field(default_factory=list)
 
 
 class TickerReply(Message):

@@ -23,6 +23,7 @@ from tradingbot_agents.messages import (
     HealthStatus,
     Heartbeat,
     PairAssignment,
+    RiskSnapshot,
     StatusRequest,
     SystemStatus,
 )
@@ -41,6 +42,9 @@ class CoordinatorAgent(Agent):
                                        forget_after=settings.forget_after)
         self.restarts = RestartPolicy(settings.restart_after, settings.restart_backoff_max)
         self.pairs_active: list[str] = []
+        # Symbols with an open position (from the risk agent): kept assigned after the selector
+        # drops them, so a worker is still there to manage and close the position.
+        self.open_symbols: set[str] = set()
         self.assignment: dict[str, list[str]] = {}
         self._agents_gauge = Gauge("tradingbot_coordinator_agents", "Known agents by health",
                                    ["health"], registry=self.registry)
@@ -57,6 +61,7 @@ class CoordinatorAgent(Agent):
     async def setup(self) -> None:
         await self.bus.subscribe(self.subjects.heartbeats, Heartbeat, self._on_heartbeat)
         await self.bus.subscribe(self.subjects.pairs_active, ActivePairs, self._on_pairs)
+        await self.bus.subscribe(self.subjects.risk_metrics, RiskSnapshot, self._on_risk)
         await self.bus.serve(self.subjects.status_request, StatusRequest, self._on_status_request)
 
     async def _on_heartbeat(self, beat: Heartbeat, _msg: Msg) -> None:
@@ -64,6 +69,12 @@ class CoordinatorAgent(Agent):
 
     async def _on_pairs(self, pairs: ActivePairs, _msg: Msg) -> None:
         self.pairs_active = list(pairs.pairs)
+
+    async def _on_risk(self, snapshot: RiskSnapshot, _msg: Msg) -> None:
+        self.open_symbols = {symbol for symbol, exposure in snapshot.exposure_by_symbol.items() if exposure}
+
+    def pairs_to_trade(self) -> list[str]:
+        return [*self.pairs_active, *sorted(self.open_symbols - set(self.pairs_active))]
 
     async def _on_status_request(self, _request: StatusRequest) -> SystemStatus:
         return self.get_system_status()
@@ -99,9 +110,10 @@ class CoordinatorAgent(Agent):
         when the plan changes."""
         loads = {s.agent_id: s.load for s in states.values()
                  if s.kind is AgentKind.TRADING_WORKER and s.health.status is not HealthStatus.FAILED}
-        if not loads or not self.pairs_active:
+        pairs = self.pairs_to_trade()
+        if not loads or not pairs:
             return
-        plan = balance(self.pairs_active, loads, self.assignment,
+        plan = balance(pairs, loads, self.assignment,
                        max_per_worker=self.config.trading_worker.max_pairs_per_worker)
         if plan != self.assignment:
             log.info("pair assignment: %s", plan)

@@ -37,6 +37,8 @@ from tradingbot_agents.messages import (
     KlinesReply,
     KlinesRequest,
     MarketDataInterest,
+    SymbolsReply,
+    SymbolsRequest,
     TickerData,
     TickerReply,
     TickerRequest,
@@ -46,6 +48,8 @@ from tradingbot_agents.runtime import Agent
 log = logging.getLogger(__name__)
 
 TICKERS_KEY = "ticker:all"
+SYMBOLS_KEY = "exchangeinfo:symbols"
+SYMBOLS_TTL = 3600.0  # listings change rarely; a new symbol shows up within the hour
 # Eviction costs: what a refetch spends in exchange weight (all-symbols ticker 2, klines ≤100 → 1).
 TICKERS_COST = 2.0
 KLINES_COST = 1.0
@@ -101,6 +105,10 @@ class DataAgent(Agent):
         self._derived: dict[tuple[Any, ...], tuple[bytes, Any]] = {}
         self.exchange_calls = 0
         self.published = 0
+        # Updates delivered to consumers by push, counted per consumer: without the data agent each
+        # would have been that consumer's own exchange request (the demo's "naive estimate").
+        self.push_deliveries = 0
+        self.lookups = 0
         self.lookup_latency = LatencyWindow()
         self.fetch_latency = LatencyWindow()
 
@@ -112,6 +120,7 @@ class DataAgent(Agent):
         await self.bus.subscribe(self.subjects.md_interest, MarketDataInterest, self._on_interest)
         await self.bus.serve(self.subjects.md_get_ticker, TickerRequest, self._timed(self.get_ticker), queue="data")
         await self.bus.serve(self.subjects.md_get_klines, KlinesRequest, self._timed(self.get_klines), queue="data")
+        await self.bus.serve(self.subjects.md_get_symbols, SymbolsRequest, self.get_symbols, queue="data")
         self.spawn(self.cache.cleanup_loop(self.config.data_agent.cleanup_interval), "cache-cleanup")
         self.spawn(self.every(self.config.runtime.heartbeat_interval, self._probe_cache), "cache-probe")
 
@@ -127,13 +136,29 @@ class DataAgent(Agent):
 
     # -- fetching through the cache ------------------------------------------------------------
     async def _load_exchange_info(self) -> None:
-        """exchangeInfo sets the weight limit; until it succeeds the limiter runs on a safe default."""
+        """exchangeInfo sets the weight limit (until it succeeds the limiter runs on a safe default)
+        and lists the symbols; the list is cached for every replica and consumer."""
         try:
-            await self.client.exchange_info()
-            self.exchange_calls += 1
+            await self.cache.set(SYMBOLS_KEY, await self._fetch_symbols(), ttl=SYMBOLS_TTL)
             self.health.ok("exchange")
         except ExchangeError as exc:
             self.health.set("exchange", HealthStatus.DEGRADED, f"exchangeInfo failed: {exc}")
+
+    async def _fetch_symbols(self) -> list[list[str]]:
+        async with self._fetch_slots:
+            info = await self.client.exchange_info()
+        self.exchange_calls += 1
+        return [[s.symbol, s.status, s.quote_asset] for s in info.symbols]
+
+    async def get_symbols(self, request: SymbolsRequest) -> SymbolsReply:
+        try:
+            listed = await self._guarded(self.cache.get_or_fetch(SYMBOLS_KEY, self._fetch_symbols,
+                                                                 ttl=SYMBOLS_TTL))
+        except ExchangeError as exc:
+            return SymbolsReply(ok=False, error=str(exc))
+        return SymbolsReply(ok=True, symbols=sorted(
+            symbol for symbol, status, quote in listed
+            if status == "TRADING" and (request.quote_asset is None or quote == request.quote_asset)))
 
     async def _fetch_tickers(self) -> dict[str, Any]:
         async with self._fetch_slots:
@@ -219,6 +244,7 @@ class DataAgent(Agent):
     def _timed(self, handler: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], Awaitable[Any]]:
         async def timed(request: Any) -> Any:
             started = time.perf_counter()
+            self.lookups += 1
             try:
                 return await handler(request)
             finally:
@@ -279,6 +305,7 @@ class DataAgent(Agent):
                         await self.bus.publish(self.subjects.ticker(symbol), TickerData(
                             symbol=symbol, price=entry[0], time_ms=entry[1], fetched_at=snapshot["fetched_at"]))
                         self.published += 1
+                        self.push_deliveries += self.interest.audience(symbol)
         limit = self.config.data_agent.kline_limit
         results = await asyncio.gather(*(self.klines(s, i, limit) for s, i in pairs), return_exceptions=True)
         for (symbol, interval), result in zip(pairs, results, strict=True):
@@ -287,6 +314,7 @@ class DataAgent(Agent):
                 continue
             await self.bus.publish(self.subjects.kline(symbol, interval), _kline_data(symbol, interval, result))
             self.published += 1
+            self.push_deliveries += self.interest.audience(symbol, interval)
 
     # -- health and stats ---------------------------------------------------------------------
     def _set_cache_health(self, status: str, reason: str) -> None:
@@ -317,6 +345,8 @@ class DataAgent(Agent):
             "exchange_calls": float(self.exchange_calls),
             "consumers": float(self.interest.consumers()),
             "published": float(self.published),
+            "push_deliveries": float(self.push_deliveries),
+            "lookups": float(self.lookups),
         }
         for name, window in (("lookup", self.lookup_latency), ("fetch_latency", self.fetch_latency)):
             for q in (50, 99):

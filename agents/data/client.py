@@ -20,6 +20,8 @@ from tradingbot_agents.messages import (
     KlinesRequest,
     MarketDataInterest,
     Subjects,
+    SymbolsReply,
+    SymbolsRequest,
     TickerData,
     TickerReply,
     TickerRequest,
@@ -88,6 +90,14 @@ class MarketDataClient:
         if not reply.ok or reply.klines is None:
             raise MarketDataUnavailable(reply.error or "no klines")
         return reply.klines
+
+    async def list_symbols(self, quote_asset: str | None = None, *, timeout: float = 5.0) -> list[str]:
+        """Tradable symbols (status TRADING), optionally only those quoted in ``quote_asset``."""
+        reply = await self.bus.request(self.subjects.md_get_symbols, SymbolsRequest(quote_asset=quote_asset),
+                                       SymbolsReply, timeout=timeout)
+        if not reply.ok:
+            raise MarketDataUnavailable(reply.error or "no symbols")
+        return reply.symbols
 
     async def close(self) -> None:
         if self._renewer is not None:

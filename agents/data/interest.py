@@ -43,3 +43,9 @@ class InterestRegistry:
 
     def consumers(self) -> int:
         return len(self._live())
+
+    def audience(self, symbol: str, interval: str | None = None) -> int:
+        """How many consumers get a push of ``symbol`` (klines of ``interval`` when given): each
+        would have asked the exchange itself without the data agent."""
+        return sum(1 for it in self._live()
+                   if symbol in it.symbols and (interval is None or interval in it.intervals))

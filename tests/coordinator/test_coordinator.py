@@ -21,7 +21,7 @@ from tradingbot_agents.bus import Bus
 from tradingbot_agents.config import Config
 from tradingbot_agents.coordinator.agent import CoordinatorAgent
 from tradingbot_agents.kinds import AgentKind
-from tradingbot_agents.messages import ActivePairs, HealthStatus, PairAssignment, RestartRequest
+from tradingbot_agents.messages import ActivePairs, HealthStatus, PairAssignment, RestartRequest, RiskSnapshot
 from tradingbot_agents.metrics import BusMetrics
 from tradingbot_agents.runtime import EXIT_OK, Agent
 
@@ -80,6 +80,16 @@ async def test_assignment_spreads_active_pairs_over_live_workers(
     status = coordinator.get_system_status()
     assert status.trading.pairs_active == PAIRS and status.trading.assignment == plan
 
+    # A pair the selector dropped while a position is open stays assigned, so it can be closed.
+    await client.publish(coordinator.subjects.risk_metrics,
+                         RiskSnapshot(exposure_by_symbol={"LINKUSDT": 150.0, "BTCUSDT": 80.0, "DOTUSDT": 0.0}))
+    for _ in range(100):
+        if "LINKUSDT" in {p for pairs in plans[-1].assignments.values() for p in pairs}:
+            break
+        await asyncio.sleep(0.05)
+    assigned = sorted(p for pairs in plans[-1].assignments.values() for p in pairs)
+    assert assigned == sorted([*PAIRS, "LINKUSDT"])  # DOTUSDT has no exposure: not kept
+
     # One worker dies: its pairs go to the other within a few heartbeat timeouts.
     dead = workers[0]
     dead.request_stop()
@@ -87,7 +97,7 @@ async def test_assignment_spreads_active_pairs_over_live_workers(
         if plans[-1].assignments.keys() == {workers[1].agent_id}:
             break
         await asyncio.sleep(0.05)
-    assert plans[-1].assignments == {workers[1].agent_id: sorted(PAIRS)}
+    assert plans[-1].assignments == {workers[1].agent_id: sorted([*PAIRS, "LINKUSDT"])}
 
 
 async def test_an_agent_that_stays_failed_gets_a_restart_request(

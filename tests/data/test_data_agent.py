@@ -184,3 +184,15 @@ async def test_redis_killed_mid_run_still_serves_from_l1_then_recovers(
         await bus.close()
     finally:
         redis.stop()
+
+
+async def test_symbol_list_from_cached_exchange_info(
+    data_config: Config, sim: SimulatorServer, started, consumer: MarketDataClient
+) -> None:
+    await started(DataAgent(data_config))
+    usdt = await consumer.list_symbols("USDT")
+    assert len(usdt) == 20 and "BTCUSDT" in usdt and usdt == sorted(usdt)
+    assert await consumer.list_symbols("BTC") == []
+    assert await consumer.list_symbols() == usdt
+    # Loaded once at start (it also sets the weight limit), then served from the cache.
+    assert endpoint_count(sim, "/fapi/v1/exchangeInfo") == 1

@@ -1,0 +1,1 @@
+"""The pair selector: ranks tradable symbols and publishes the active pair list."""

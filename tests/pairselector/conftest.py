@@ -1,0 +1,3 @@
+from tests.worker.conftest import client_bus, sim, started, trading_config
+
+__all__ = ["client_bus", "sim", "started", "trading_config"]
