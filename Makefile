@@ -11,12 +11,13 @@ ARGS   ?=
 # Python itself. Safe-path mode keeps the current directory off sys.path for every Python we start.
 export PYTHONSAFEPATH = 1
 
-.PHONY: demo test lint bench clean help
+.PHONY: demo test lint bench e2e clean help
 
 help:
 	@echo "make demo   - run every agent locally in shadow mode (ARGS=\"--minutes 1\")"
 	@echo "make test   - lint and the full test suite (real NATS and Redis, started by the tests)"
 	@echo "make bench  - benchmarks; numbers printed and written to bench/results/*.json"
+	@echo "make e2e    - the operator against a real cluster from KUBECONFIG (skips without one)"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
@@ -36,6 +37,10 @@ test: $(STAMP) lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(ARGS)
+
+# The operator against a real cluster from KUBECONFIG (kind, k3d, ...); skips, saying so, without one.
+e2e: $(STAMP)
+	$(BIN)/pytest tests/e2e -m e2e -rs $(ARGS)
 
 clean:
 	rm -rf $(VENV) logs .pytest_cache .ruff_cache

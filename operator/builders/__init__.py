@@ -38,6 +38,7 @@ __all__ = [
     "agent_selector",
     "check_spec",
     "desired_state",
+    "parse_or_problems",
     "render_config",
     "sections_read_by",
     "spec_warnings",
