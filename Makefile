@@ -11,7 +11,7 @@ ARGS   ?=
 # Python itself. Safe-path mode keeps the current directory off sys.path for every Python we start.
 export PYTHONSAFEPATH = 1
 
-.PHONY: demo test lint bench e2e clean help
+.PHONY: demo test lint bench e2e tools clean help
 
 help:
 	@echo "make demo   - run every agent locally in shadow mode (ARGS=\"--minutes 1\")"
@@ -32,7 +32,12 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: $(STAMP) lint
+# helm, kubectl, promtool, hadolint and chromium for the chart, image and status-page tests:
+# installed once into .tools/ and the venv (apt for chromium), reused afterwards.
+tools: $(STAMP)
+	VENV=$(VENV) .ci/tools.sh
+
+test: $(STAMP) lint tools
 	$(BIN)/pytest $(ARGS)
 
 bench: $(STAMP)
