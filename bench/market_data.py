@@ -171,10 +171,12 @@ async def _run_side(mode: str, nats_url: str, redis_url: str, logs: Path) -> dic
         stats = httpx.get(f"{sim.url}/_sim/stats").json()
         await control.publish(f"bench.{mode}.period", json.dumps({"stop": True}).encode())
         await control.flush()
-        hit_rate = None
+        hit_rate = fetch_p50 = fetch_p99 = None
         if mode == "cached":
             await asyncio.sleep(0.8)  # one more heartbeat with the final counters
             agent_stats = next(iter(beats.values()))["stats"]
+            fetch_p50 = agent_stats.get("fetch_latency_p50_ms")
+            fetch_p99 = agent_stats.get("fetch_latency_p99_ms")
             lookups = agent_stats["cache_hits"] + agent_stats["cache_misses"]
             hit_rate = round(100.0 * agent_stats["cache_hits"] / lookups, 2) if lookups else None
         sampler.stop()
@@ -188,6 +190,7 @@ async def _run_side(mode: str, nats_url: str, redis_url: str, logs: Path) -> dic
         await control.drain()
 
     latencies = [lat for r in results for lat in r["latencies"]]
+    warm = [lat for r in results for lat in r["warm"]]
     return {
         "requests_per_min": round(stats["requests_total"] / PERIODS, 2),
         "weight_per_min": round(stats["weight_total"] / PERIODS, 2),
@@ -200,6 +203,12 @@ async def _run_side(mode: str, nats_url: str, redis_url: str, logs: Path) -> dic
         "latency_p50_ms": percentile_ms(latencies, 50),
         "latency_p99_ms": percentile_ms(latencies, 99),
         "lookups": len(latencies),
+        # Answers that were already in the cache when asked (no wait for an exchange fetch).
+        "warm_latency_p50_ms": percentile_ms(warm, 50) if warm else None,
+        "warm_latency_p99_ms": percentile_ms(warm, 99) if warm else None,
+        "warm_answers": len(warm),
+        "exchange_fetch_p50_ms": fetch_p50,
+        "exchange_fetch_p99_ms": fetch_p99,
         "stale_answers": sum(r["stale"] for r in results),
         "errors": sum(r["errors"] for r in results),
         "wall_s": round(elapsed, 1),
@@ -240,6 +249,10 @@ def main() -> None:
     path = write_result("market_data", result)
     rows = [("exchange requests / sim. minute", "requests_per_min"), ("weight / sim. minute", "weight_per_min"),
             ("consumer latency p50 ms", "latency_p50_ms"), ("consumer latency p99 ms", "latency_p99_ms"),
+            ("  of answers already cached: p50 ms", "warm_latency_p50_ms"),
+            ("  of answers already cached: p99 ms", "warm_latency_p99_ms"),
+            ("exchange fetch p50 ms (data agent)", "exchange_fetch_p50_ms"),
+            ("exchange fetch p99 ms (data agent)", "exchange_fetch_p99_ms"),
             ("CPU seconds", "cpu_s"), ("peak RSS MB (process tree)", "peak_rss_mb"),
             ("stale answers", "stale_answers"), ("errors", "errors"), ("HTTP 429", "http_429")]
     print(f"  {'':34} {'naive':>12} {'cached':>12}")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))
 
-BENCHES = ["runtime", "market_data", "rl_eval"]
+BENCHES = ["runtime", "market_data", "operator", "rl_eval"]
 
 
 def main(argv: list[str]) -> int:
