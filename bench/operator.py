@@ -98,10 +98,10 @@ async def _run(workdir: Path) -> dict[str, Any]:
         env = {**os.environ, "PYTHONSAFEPATH": "1",
                # The control loop would ask each bot's coordinator for status; there is none here.
                "TRADINGBOT_OPERATOR_CONTROL_INTERVAL_S": "3600", "TRADINGBOT_OPERATOR_RESYNC_S": "0"}
-        log = (workdir / "operator.log").open("wb")
-        operator = subprocess.Popen([sys.executable, "-P", "-m", "tradingbot_agents", "operator", "run", "-A",
-                                     "--priority", "10", "--metrics-port", "0", "--kubeconfig", str(emulator.kubeconfig)],
-                                    env=env, stdout=log, stderr=subprocess.STDOUT)
+        command = [sys.executable, "-P", "-m", "tradingbot_agents", "operator", "run", "-A", "--priority", "10",
+                   "--metrics-port", "0", "--kubeconfig", str(emulator.kubeconfig)]
+        with (workdir / "operator.log").open("wb") as log:
+            operator = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         await asyncio.sleep(3.0)  # kopf's start-up: discovery, backbone, watches
         objects_per_bot = len(desired_state(bot_body("x", "x", uid="u")))
 
