@@ -360,11 +360,12 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
     return overrides
 
 
-def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``extra`` laid over ``base``: mappings merged key by key, everything else replaced."""
     merged = dict(base)
     for key, value in extra.items():
         if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -397,7 +398,7 @@ def load_config(
     if path is None:
         path = env.get("TRADINGBOT_CONFIG") or None
     data: dict[str, Any] = _read_yaml(Path(path)) if path else {}
-    data = _merge(data, _env_overrides(env))
+    data = deep_merge(data, _env_overrides(env))
     source = str(path) if path else "config"
     try:
         return Config.model_validate(data)

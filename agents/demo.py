@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from tradingbot_agents.catalog import implemented
-from tradingbot_agents.config import Config, load_config
+from tradingbot_agents.config import Config, deep_merge, load_config
 from tradingbot_agents.exchange.simulator.app import SimulatorConfig
 from tradingbot_agents.exchange.simulator.server import SimulatorServer
 from tradingbot_agents.kinds import AgentKind
@@ -81,18 +81,8 @@ def demo_overrides(*, nats_url: str, redis_url: str, exchange_url: str, speed: f
     }
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def write_demo_config(user: Config, overrides: dict[str, Any], path: Path) -> Config:
-    data = _merge(user.model_dump(mode="json"), overrides)
+    data = deep_merge(user.model_dump(mode="json"), overrides)
     config = Config.model_validate(data)
     path.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
     return config

@@ -8,15 +8,17 @@ server, which is the same isolation two TradingBots get in production.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
 
 from tradingbot_agents.config import Config
 from tradingbot_agents.localservers import ServerProcess, start_nats, start_redis
+from tradingbot_agents.runtime import EXIT_OK, Agent
 
 
 @pytest.fixture(scope="session")
@@ -72,3 +74,46 @@ def make_config(nats_url: str, redis_url: str, bot_name: str) -> Callable[..., C
         return Config.model_validate(data)
 
     return build
+
+
+class AgentStarter:
+    """Runs agents in-process for a test: ``await started(agent)`` returns once the agent is ready
+    (bus connected, set up); ``await started.stop(agent)`` stops one and returns its exit code. At
+    teardown every agent still running is stopped, and each must have exited with code 0."""
+
+    def __init__(self) -> None:
+        self.running: list[tuple[Agent, asyncio.Task[int]]] = []
+
+    async def __call__(self, agent: Agent, *, timeout: float = 10.0) -> Any:
+        task = asyncio.create_task(agent.serve())
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not agent.ready:
+            if task.done():
+                raise AssertionError(f"agent exited early: {task.result()}")
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError("agent not ready")
+            await asyncio.sleep(0.02)
+        self.running.append((agent, task))
+        return agent
+
+    async def stop(self, agent: Agent) -> int:
+        for entry in self.running:
+            if entry[0] is agent:
+                self.running.remove(entry)
+                agent.request_stop()
+                return await entry[1]
+        raise AssertionError("not running")
+
+    async def stop_all(self) -> list[int]:
+        for agent, task in self.running:
+            if not task.done():
+                agent.request_stop()
+        return list(await asyncio.gather(*(task for _, task in self.running)))
+
+
+@pytest.fixture
+async def started() -> AsyncIterator[AgentStarter]:
+    starter = AgentStarter()
+    yield starter
+    codes = await starter.stop_all()
+    assert codes == [EXIT_OK] * len(codes)

@@ -9,7 +9,6 @@ import subprocess
 import zlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -23,28 +22,8 @@ from tradingbot_agents.coordinator.agent import CoordinatorAgent
 from tradingbot_agents.kinds import AgentKind
 from tradingbot_agents.messages import ActivePairs, HealthStatus, PairAssignment, RestartRequest, RiskSnapshot
 from tradingbot_agents.metrics import BusMetrics
-from tradingbot_agents.runtime import EXIT_OK, Agent
 
 PAIRS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT"]
-
-
-@pytest.fixture
-async def started() -> AsyncIterator[Callable[[Agent], Any]]:
-    running: list[tuple[Agent, asyncio.Task[int]]] = []
-
-    async def start(agent: Agent) -> Agent:
-        task = asyncio.create_task(agent.serve())
-        for _ in range(300):
-            if agent.ready:
-                running.append((agent, task))
-                return agent
-            await asyncio.sleep(0.02)
-        raise AssertionError("agent not ready")
-
-    yield start
-    for agent, _ in running:
-        agent.request_stop()
-    assert await asyncio.gather(*(t for _, t in running)) == [EXIT_OK] * len(running)
 
 
 @pytest.fixture

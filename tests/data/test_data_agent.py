@@ -19,7 +19,6 @@ from tradingbot_agents.exchange.simulator.server import SimulatorServer
 from tradingbot_agents.localservers import start_redis
 from tradingbot_agents.messages import HealthStatus, Subjects
 from tradingbot_agents.metrics import BusMetrics
-from tradingbot_agents.runtime import EXIT_OK, Agent
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "DOGEUSDT", "ADAUSDT", "AVAXUSDT",
            "LINKUSDT", "DOTUSDT", "LTCUSDT", "BCHUSDT", "ATOMUSDT", "NEARUSDT", "UNIUSDT", "AAVEUSDT",
@@ -48,28 +47,6 @@ def data_config(make_config: Callable[..., Config], sim: SimulatorServer) -> Con
     return make_config(exchange={"base_url": sim.url, "egress": f"test-{id(sim)}"},
                        data_agent={"poll_interval": 0.1, "ticker_ttl": 5.0, "kline_ttl": 30.0,
                                    "kline_limit": 50})
-
-
-@pytest.fixture
-async def started() -> AsyncIterator[Callable[[Agent], Any]]:
-    running: list[tuple[Agent, asyncio.Task[int]]] = []
-
-    async def start(agent: Agent) -> Agent:
-        task = asyncio.create_task(agent.serve())
-        for _ in range(300):
-            if agent.ready:
-                running.append((agent, task))
-                return agent
-            if task.done():
-                raise AssertionError(f"agent exited early: {task.result()}")
-            await asyncio.sleep(0.02)
-        raise AssertionError("agent not ready")
-
-    yield start
-    for agent, _task in running:
-        agent.request_stop()
-    codes = await asyncio.gather(*(task for _, task in running))
-    assert codes == [EXIT_OK] * len(running)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from tradingbot_agents.messages import (
 from tradingbot_agents.metrics import BusMetrics
 from tradingbot_agents.risk.agent import BOOK_KEY, DURABLE, RiskAgent
 from tradingbot_agents.risk.positions import PositionBook
-from tradingbot_agents.runtime import EXIT_OK, Agent
+from tradingbot_agents.runtime import Agent
 
 PAYLOADS = Path(__file__).resolve().parents[2] / "data" / "payloads" / "telegram"
 TOKEN = "424242:risk-agent-test-token"
@@ -65,29 +65,6 @@ def risk_config(make_config: Callable[..., Config], sim: SimulatorServer) -> Cal
                            data_agent={"poll_interval": 0.1, "kline_ttl": 30.0}, risk_agent=settings)
 
     return build
-
-
-@pytest.fixture
-async def started() -> AsyncIterator[Callable[[Agent], Awaitable[Any]]]:
-    running: list[tuple[Agent, asyncio.Task[int]]] = []
-
-    async def start(agent: Agent) -> Any:
-        task = asyncio.create_task(agent.serve())
-        for _ in range(500):
-            if agent.ready:
-                running.append((agent, task))
-                return agent
-            if task.done():
-                raise AssertionError(f"agent exited early: {task.result()}")
-            await asyncio.sleep(0.02)
-        raise AssertionError("agent not ready")
-
-    yield start
-    for agent, task in running:
-        if not task.done():
-            agent.request_stop()
-    codes = await asyncio.gather(*(task for _, task in running))
-    assert codes == [EXIT_OK] * len(running)
 
 
 async def stop(agent: Agent) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
 
 import httpx
 import numpy as np
@@ -25,7 +24,7 @@ from tradingbot_agents.pairselector.store import ACTIVE_KEY, open_pairs_bucket
 from tradingbot_agents.rl.agent import RLAgent, closed_closes
 from tradingbot_agents.rl.policy import Policy
 from tradingbot_agents.rl.store import ModelStore
-from tradingbot_agents.runtime import EXIT_OK, Agent
+from tradingbot_agents.runtime import EXIT_OK
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 
@@ -45,37 +44,6 @@ def rl_config(make_config: Callable[..., Config], sim: SimulatorServer) -> Confi
                        rl_agent={"symbols": SYMBOLS, "window": 12, "hidden_units": 16, "train_episodes": 4,
                                  "episode_bars": 64, "train_bars": 300, "advice_interval": 0.2,
                                  "retrain_interval": 3600})
-
-
-@pytest.fixture
-async def started() -> AsyncIterator[Callable[[Agent], Any]]:
-    running: list[tuple[Agent, asyncio.Task[int]]] = []
-
-    async def start(agent: Agent) -> Agent:
-        task = asyncio.create_task(agent.serve())
-        for _ in range(300):
-            if agent.ready:
-                running.append((agent, task))
-                return agent
-            if task.done():
-                raise AssertionError(f"agent exited early: {task.result()}")
-            await asyncio.sleep(0.02)
-        raise AssertionError("agent not ready")
-
-    async def stop(agent: Agent) -> int:
-        for entry in running:
-            if entry[0] is agent:
-                running.remove(entry)
-                agent.request_stop()
-                return await entry[1]
-        raise AssertionError("not running")
-
-    start.stop = stop  # type: ignore[attr-defined]
-    yield start
-    for agent, _task in running:
-        agent.request_stop()
-    codes = await asyncio.gather(*(task for _, task in running))
-    assert codes == [EXIT_OK] * len(running)
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -17,7 +17,6 @@ from tradingbot_agents.exchange.simulator.server import SimulatorServer
 from tradingbot_agents.messages import ActivePairs, OrderIntent, RiskDecision, Subjects
 from tradingbot_agents.metrics import BusMetrics
 from tradingbot_agents.pairselector.store import ACTIVE_KEY, open_pairs_bucket
-from tradingbot_agents.runtime import EXIT_OK, Agent
 
 PAIRS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"]
 
@@ -44,28 +43,6 @@ def trading_config(make_config: Callable[..., Config], sim: SimulatorServer) -> 
         return make_config(**base)
 
     return build
-
-
-@pytest.fixture
-async def started() -> AsyncIterator[Callable[[Agent], Awaitable[Agent]]]:
-    running: list[tuple[Agent, asyncio.Task[int]]] = []
-
-    async def start(agent: Agent) -> Agent:
-        task = asyncio.create_task(agent.serve())
-        for _ in range(500):
-            if agent.ready:
-                running.append((agent, task))
-                return agent
-            if task.done():
-                raise AssertionError(f"agent exited early: {task.result()}")
-            await asyncio.sleep(0.02)
-        raise AssertionError("agent not ready")
-
-    yield start
-    for agent, _task in running:
-        agent.request_stop()
-    codes = await asyncio.gather(*(task for _, task in running))
-    assert codes == [EXIT_OK] * len(running)
 
 
 @pytest.fixture
