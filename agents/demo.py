@@ -74,7 +74,7 @@ def demo_overrides(*, nats_url: str, redis_url: str, exchange_url: str, speed: f
                          "targets": [str(payloads / "reddit"), str(payloads / "rss"), str(payloads / "twitter")]},
             },
         },
-        "risk_agent": {"check_interval_seconds": 5.0},
+        "risk_agent": {"check_interval_seconds": 1.0},
         "pairs": {"refresh_interval": 30.0},
         "trading_worker": {"loop_interval": max(1.0, candle_s)},
         "rl_agent": {"advice_interval": 5.0},
