@@ -499,6 +499,20 @@ def _no_finalizer_for_daemons(registry: kopf.OperatorRegistry) -> None:
     spawning._handlers[:] = [dataclasses.replace(h, requires_finalizer=False) for h in spawning._handlers]
 
 
+def peering_kwargs(config: OperatorConfig) -> dict[str, Any]:
+    """What :func:`kopf.operator` is told about scope and peering. kopf marks peering mandatory
+    whenever a peering name is passed, even with ``standalone=True``, and then pauses every watch
+    until a peering CRD shows up: the name is passed only when peering is wanted."""
+    return {
+        "clusterwide": config.clusterwide,
+        "namespaces": list(config.namespaces),
+        "priority": config.priority,
+        "peering_name": None if config.standalone else config.peering_name,
+        "standalone": config.standalone,
+        "liveness_endpoint": config.liveness_endpoint,
+    }
+
+
 async def run(
     config: OperatorConfig,
     *,
@@ -516,12 +530,7 @@ async def run(
         await kopf.operator(
             registry=registry,
             settings=settings,
-            clusterwide=config.clusterwide,
-            namespaces=list(config.namespaces),
-            priority=config.priority,
-            peering_name=config.peering_name,
-            standalone=config.standalone,
-            liveness_endpoint=config.liveness_endpoint,
+            **peering_kwargs(config),
             stop_flag=stop_flag,
             ready_flag=ready_flag,
         )

@@ -62,3 +62,19 @@ def test_kopf_settings_keep_watches_alive_and_peers_distinct() -> None:
     assert settings.peering.priority == 123 and settings.peering.mandatory
     assert OperatorConfig.from_env({"POD_NAME": "op-abc"}).priority != OperatorConfig.from_env(
         {"POD_NAME": "op-xyz"}).priority
+
+
+def test_standalone_mode_does_not_wait_for_peering() -> None:
+    """kopf makes peering mandatory whenever it is given a peering name; a standalone operator
+    must not pass one, or every watch stays paused ("peering CRD is missing")."""
+    import dataclasses
+
+    from tradingbot_operator.reconcile import peering_kwargs
+    from tradingbot_operator.settings import OperatorConfig, kopf_settings
+
+    standalone = dataclasses.replace(OperatorConfig(), standalone=True)
+    kwargs = peering_kwargs(standalone)
+    assert kwargs["peering_name"] is None and kwargs["standalone"] is True
+    assert kopf_settings(standalone).peering.mandatory is False
+    peered = peering_kwargs(OperatorConfig(priority=7))
+    assert peered["peering_name"] == "tradingbot-operator" and peered["priority"] == 7
