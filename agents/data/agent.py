@@ -27,7 +27,7 @@ from tradingbot_agents.cache import TwoTierCache
 from tradingbot_agents.data.bars import aggregate, base_bars_needed
 from tradingbot_agents.data.interest import InterestRegistry
 from tradingbot_agents.data.publisher_lease import PublisherLease
-from tradingbot_agents.exchange import BreakerState, ExchangeClient, ExchangeError, RateLimiter
+from tradingbot_agents.exchange import BreakerState, ExchangeClient, ExchangeError, RateLimitConfig, RateLimiter
 from tradingbot_agents.exchange.redis_budget import RedisWeightBudget
 from tradingbot_agents.kinds import AgentKind
 from tradingbot_agents.messages import (
@@ -48,7 +48,7 @@ from tradingbot_agents.runtime import Agent
 log = logging.getLogger(__name__)
 
 TICKERS_KEY = "ticker:all"
-SYMBOLS_KEY = "exchangeinfo:symbols"
+SYMBOLS_KEY = "exchangeinfo"
 SYMBOLS_TTL = 3600.0  # listings change rarely; a new symbol shows up within the hour
 # Eviction costs: what a refetch spends in exchange weight (all-symbols ticker 2, klines ≤100 → 1).
 TICKERS_COST = 2.0
@@ -136,28 +136,38 @@ class DataAgent(Agent):
 
     # -- fetching through the cache ------------------------------------------------------------
     async def _load_exchange_info(self) -> None:
-        """exchangeInfo sets the weight limit (until it succeeds the limiter runs on a safe default)
-        and lists the symbols; the list is cached for every replica and consumer."""
+        """exchangeInfo, through the cache (one fetch however many replicas and look-ups ask at
+        once): it lists the symbols and carries the weight limit, which configures this replica's
+        limiter even when another replica fetched it (until then the limiter runs on a safe
+        default)."""
         try:
-            await self.cache.set(SYMBOLS_KEY, await self._fetch_symbols(), ttl=SYMBOLS_TTL)
+            info = await self._exchange_info()
             self.health.ok("exchange")
         except ExchangeError as exc:
             self.health.set("exchange", HealthStatus.DEGRADED, f"exchangeInfo failed: {exc}")
+            return
+        config = RateLimitConfig.from_exchange_info(info["rate_limits"])
+        if config is not None:
+            self.client.limiter.configure(config)
 
-    async def _fetch_symbols(self) -> list[list[str]]:
+    async def _exchange_info(self) -> dict[str, Any]:
+        return await self._guarded(self.cache.get_or_fetch(SYMBOLS_KEY, self._fetch_exchange_info,
+                                                           ttl=SYMBOLS_TTL))  # type: ignore[no-any-return]
+
+    async def _fetch_exchange_info(self) -> dict[str, Any]:
         async with self._fetch_slots:
             info = await self.client.exchange_info()
         self.exchange_calls += 1
-        return [[s.symbol, s.status, s.quote_asset] for s in info.symbols]
+        return {"symbols": [[s.symbol, s.status, s.quote_asset] for s in info.symbols],
+                "rate_limits": [r.model_dump(by_alias=True) for r in info.rate_limits]}
 
     async def get_symbols(self, request: SymbolsRequest) -> SymbolsReply:
         try:
-            listed = await self._guarded(self.cache.get_or_fetch(SYMBOLS_KEY, self._fetch_symbols,
-                                                                 ttl=SYMBOLS_TTL))
+            info = await self._exchange_info()
         except ExchangeError as exc:
             return SymbolsReply(ok=False, error=str(exc))
         return SymbolsReply(ok=True, symbols=sorted(
-            symbol for symbol, status, quote in listed
+            symbol for symbol, status, quote in info["symbols"]
             if status == "TRADING" and (request.quote_asset is None or quote == request.quote_asset)))
 
     async def _fetch_tickers(self) -> dict[str, Any]:

@@ -86,6 +86,15 @@ async def test_two_replicas_on_one_redis_do_not_duplicate_exchange_calls(
     results = await asyncio.gather(*calls)
     assert len(results) == 10
     assert endpoint_count(sim, "/fapi/v1/klines") == 5, sim_stats(sim)["by_endpoint"]
+    # exchangeInfo was fetched once for both, and both limiters took the exchange's weight limit
+    # (each replica loads it in its run(), which starts right after it is ready).
+    for _ in range(250):
+        if all(replica.client.limiter.configured for replica in (first, second)):
+            break
+        await asyncio.sleep(0.02)
+    assert endpoint_count(sim, "/fapi/v1/exchangeInfo") == 1
+    for replica in (first, second):
+        assert replica.client.limiter.configured and replica.client.limiter.config.limit == 2400
     # The agents' own count agrees with the simulator's (klines + their start-up exchangeInfo).
     assert first.exchange_calls + second.exchange_calls == 5 + endpoint_count(sim, "/fapi/v1/exchangeInfo")
     # Through the bus (queue group): more look-ups, still no new exchange call.
@@ -116,6 +125,10 @@ async def test_exchange_misbehaving_gives_typed_errors_and_the_agent_keeps_servi
     data_config: Config, sim: SimulatorServer, started, consumer: MarketDataClient
 ) -> None:
     agent = await started(DataAgent(data_config))
+    for _ in range(250):  # the start-up exchangeInfo load is done (it reports exchange health too)
+        if agent.client.limiter.configured:
+            break
+        await asyncio.sleep(0.02)
     httpx.post(f"{sim.url}/_sim/misbehave", json={"mode": "truncated", "count": 1, "path_prefix": "/fapi/v1/klines"})
     with pytest.raises(MarketDataUnavailable, match=r"(?i)malformed|html|json"):
         await consumer.klines("SOLUSDT", "1h", 50)

@@ -1,3 +1,5 @@
-from tests.worker.conftest import client_bus, sim, started, trading_config
+"""The worker tests' fixtures (simulator, configs, a plain bus); `started` comes from tests/conftest.py."""
 
-__all__ = ["client_bus", "sim", "started", "trading_config"]
+from tests.worker.conftest import client_bus, sim, trading_config
+
+__all__ = ["client_bus", "sim", "trading_config"]
