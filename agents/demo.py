@@ -125,12 +125,15 @@ def _run(config: Config, config_path: Path, minutes: float, logs: Path, status_e
     supervisor.start()
     next_table = started + min(status_every, 3.0)
     next_progress = started + 1.0
+    page_shown = False
     try:
         while time.monotonic() < deadline:
             supervisor.poll()
             now = time.monotonic()
             if now >= next_table:
                 status = _status(config) or status
+                if status is not None and not page_shown:
+                    page_shown = _show_status_page(status, config_path)
                 if status is not None:
                     print(f"\n[{now - started:5.0f}s]\n{status_table(status)}", flush=True)
                 next_table = time.monotonic() + status_every
@@ -161,6 +164,16 @@ def _run(config: Config, config_path: Path, minutes: float, logs: Path, status_e
     print(summary_table(summary))
     print(f"written to {logs / 'summary.json'}")
     return 0 if all(code == 0 for code in codes.values()) else 1
+
+
+def _show_status_page(status: SystemStatus, config_path: Path) -> bool:
+    coordinator = next((a for a in status.agents.values() if a.kind is AgentKind.COORDINATOR and a.http_port),
+                       None)
+    if coordinator is None:
+        return False
+    print(f"status page: http://127.0.0.1:{coordinator.http_port}/   "
+          f"(also: tradingbot status --config {config_path})", flush=True)
+    return True
 
 
 def _progress(status: SystemStatus, elapsed: float, total: float) -> str:

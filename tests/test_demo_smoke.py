@@ -26,6 +26,7 @@ def test_demo_runs_and_stops_cleanly(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert "nats://127.0.0.1:" in result.stdout and ":4222" not in result.stdout
     assert "exchange simulator http://127.0.0.1:" in result.stdout
+    assert "status page: http://127.0.0.1:" in result.stdout
     summary = json.loads((tmp_path / "logs" / "summary.json").read_text())
     assert summary["exit_codes"] and set(summary["exit_codes"].values()) == {0}
     kinds = {kind.cli for kind in implemented()}
