@@ -61,7 +61,6 @@ def nats_service(bot: TradingBot) -> dict[str, Any]:
 
 def nats_statefulset(bot: TradingBot) -> dict[str, Any]:
     nats = bot.spec.nats
-    name = object_name(bot, COMPONENT_NATS)
     claim_spec: dict[str, Any] = {
         "accessModes": ["ReadWriteOnce"],
         "resources": {"requests": {"storage": nats.storage_size}},
@@ -84,30 +83,8 @@ def nats_statefulset(bot: TradingBot) -> dict[str, Any]:
         "securityContext": container_security_context(),
         "volumeMounts": [{"name": "data", "mountPath": "/data"}],
     }
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "StatefulSet",
-        "metadata": metadata(bot, name=name, component=COMPONENT_NATS),
-        "spec": {
-            "serviceName": name,
-            "replicas": 1,
-            "selector": {"matchLabels": selector_labels(bot, COMPONENT_NATS)},
-            "template": {
-                "metadata": {"labels": labels(bot, COMPONENT_NATS)},
-                "spec": {
-                    "automountServiceAccountToken": False,
-                    "securityContext": pod_security_context(uid=_NATS_UID),
-                    "containers": [container],
-                },
-            },
-            "volumeClaimTemplates": [
-                {
-                    "metadata": {"name": "data", "labels": labels(bot, COMPONENT_NATS)},
-                    "spec": claim_spec,
-                }
-            ],
-        },
-    }
+    volume_claims = [{"metadata": {"name": "data", "labels": labels(bot, COMPONENT_NATS)}, "spec": claim_spec}]
+    return _statefulset(bot, COMPONENT_NATS, container, uid=_NATS_UID, volume_claims=volume_claims)
 
 
 def redis_service(bot: TradingBot) -> dict[str, Any]:
@@ -118,7 +95,6 @@ def redis_service(bot: TradingBot) -> dict[str, Any]:
 
 def redis_statefulset(bot: TradingBot) -> dict[str, Any]:
     """A cache, not a database: no persistence (``--save ""``), data on an emptyDir."""
-    name = object_name(bot, COMPONENT_REDIS)
     container = {
         "name": COMPONENT_REDIS,
         "image": REDIS_IMAGE,
@@ -132,25 +108,32 @@ def redis_statefulset(bot: TradingBot) -> dict[str, Any]:
         "securityContext": container_security_context(),
         "volumeMounts": [{"name": "data", "mountPath": "/data"}],
     }
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "StatefulSet",
-        "metadata": metadata(bot, name=name, component=COMPONENT_REDIS),
-        "spec": {
-            "serviceName": name,
-            "replicas": 1,
-            "selector": {"matchLabels": selector_labels(bot, COMPONENT_REDIS)},
-            "template": {
-                "metadata": {"labels": labels(bot, COMPONENT_REDIS)},
-                "spec": {
-                    "automountServiceAccountToken": False,
-                    "securityContext": pod_security_context(uid=_REDIS_UID),
-                    "containers": [container],
-                    "volumes": [{"name": "data", "emptyDir": {"sizeLimit": "256Mi"}}],
-                },
-            },
-        },
+    return _statefulset(bot, COMPONENT_REDIS, container, uid=_REDIS_UID,
+                        volumes=[{"name": "data", "emptyDir": {"sizeLimit": "256Mi"}}])
+
+
+def _statefulset(bot: TradingBot, component: str, container: dict[str, Any], *, uid: int,
+                 volumes: list[dict[str, Any]] | None = None,
+                 volume_claims: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The one-replica StatefulSet both bundled servers run in; they differ in container and storage."""
+    name = object_name(bot, component)
+    pod_spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "securityContext": pod_security_context(uid=uid),
+        "containers": [container],
     }
+    if volumes:
+        pod_spec["volumes"] = volumes
+    spec: dict[str, Any] = {
+        "serviceName": name,
+        "replicas": 1,
+        "selector": {"matchLabels": selector_labels(bot, component)},
+        "template": {"metadata": {"labels": labels(bot, component)}, "spec": pod_spec},
+    }
+    if volume_claims:
+        spec["volumeClaimTemplates"] = volume_claims
+    return {"apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": metadata(bot, name=name, component=component), "spec": spec}
 
 
 def network_policy(bot: TradingBot, *, operator_namespace: str | None) -> dict[str, Any]:
