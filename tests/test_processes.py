@@ -33,6 +33,13 @@ def procs() -> Iterator[list[AgentProcess]]:
 
 
 @pytest.fixture
+def bot_files(make_config: Callable[..., Config], tmp_path: Path) -> tuple[Path, Subjects]:
+    """The config file the agent processes share (fast heartbeats), and the bot's subjects."""
+    config = make_config(runtime={"heartbeat_interval": INTERVAL})
+    return write_config(config, tmp_path / "config.yaml"), Subjects(config.bot)
+
+
+@pytest.fixture
 async def client(make_config: Callable[..., Config]) -> Bus:
     config = make_config()
     bus = Bus(config.nats, name="test-client", metrics=BusMetrics(CollectorRegistry()))
@@ -66,11 +73,9 @@ def _kinds_ok(status: SystemStatus, kinds: set[AgentKind]) -> bool:
 
 
 async def test_coordinator_sees_agents_and_detects_sigkill(
-    make_config: Callable[..., Config], tmp_path: Path, procs: list[AgentProcess], client: Bus
+    bot_files: tuple[Path, Subjects], tmp_path: Path, procs: list[AgentProcess], client: Bus
 ) -> None:
-    config = make_config(runtime={"heartbeat_interval": INTERVAL})
-    path = write_config(config, tmp_path / "config.yaml")
-    subjects = Subjects(config.bot)
+    path, subjects = bot_files
     procs.append(AgentProcess.product("coordinator", path, tmp_path / "coordinator.log"))
     procs.append(AgentProcess.standin("risk", path, tmp_path / "risk.log"))
     procs.append(AgentProcess.standin("sentiment", path, tmp_path / "sentiment.log"))
@@ -102,11 +107,9 @@ async def test_coordinator_sees_agents_and_detects_sigkill(
 
 
 async def test_sigterm_exits_zero_quickly(
-    make_config: Callable[..., Config], tmp_path: Path, procs: list[AgentProcess], client: Bus
+    bot_files: tuple[Path, Subjects], tmp_path: Path, procs: list[AgentProcess], client: Bus
 ) -> None:
-    config = make_config(runtime={"heartbeat_interval": INTERVAL})
-    path = write_config(config, tmp_path / "config.yaml")
-    subjects = Subjects(config.bot)
+    path, subjects = bot_files
     coordinator = AgentProcess.product("coordinator", path, tmp_path / "coordinator.log")
     standin = AgentProcess.standin("data", path, tmp_path / "data.log")
     procs.extend([coordinator, standin])
@@ -120,11 +123,9 @@ async def test_sigterm_exits_zero_quickly(
 
 
 async def test_malformed_messages_do_not_kill_an_agent(
-    make_config: Callable[..., Config], tmp_path: Path, procs: list[AgentProcess], client: Bus
+    bot_files: tuple[Path, Subjects], tmp_path: Path, procs: list[AgentProcess], client: Bus
 ) -> None:
-    config = make_config(runtime={"heartbeat_interval": INTERVAL})
-    path = write_config(config, tmp_path / "config.yaml")
-    subjects = Subjects(config.bot)
+    path, subjects = bot_files
     procs.append(AgentProcess.product("coordinator", path, tmp_path / "coordinator.log"))
     status = await _wait_for(lambda s: _kinds_ok(s, {AgentKind.COORDINATOR}), client, subjects, 20)
     port = next(iter(status.agents.values())).http_port
