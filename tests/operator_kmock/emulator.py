@@ -129,6 +129,7 @@ class FaithfulEmulator(kmock.KubernetesEmulator):
         self.owners: dict[Any, dict[str, set[Path]]] = {}
         self.status_split: set[Any] = set()
         self.purge: list[Any] = []
+        self._collectors: set[asyncio.Task[None]] = set()  # pending deletions of dangling dependents
         self.served = 0
         self.watches_opened = 0
         self.watches_ended = 0
@@ -297,6 +298,25 @@ class FaithfulEmulator(kmock.KubernetesEmulator):
                   replace=True)
         self._objects[key] = obj
         await self._emit(res, "ADDED", obj)
+        if self._dangling(obj):
+            # The garbage collector deletes a dependent whose owners are all gone, also one created
+            # after its owner was deleted (an apply that raced the owner's deletion): shortly after
+            # the create has been answered, as the real collector does.
+            self._collectors.add(task := asyncio.create_task(self._collect(key)))
+            task.add_done_callback(self._collectors.discard)
+
+    async def _collect(self, key: Any) -> None:
+        await asyncio.sleep(0.05)
+        current = self._objects[key] if key in self._objects else None  # noqa: SIM401 (no .get here)
+        if current is not None and not current.deleted and self._dangling(current.raw):
+            await self._delete(key)
+
+    def _dangling(self, obj: Mapping[str, Any]) -> bool:
+        refs = obj.get("metadata", {}).get("ownerReferences") or []
+        if not refs:
+            return False
+        live = {o.raw["metadata"].get("uid") for o in self._objects.values() if not o.deleted}
+        return not any(ref.get("uid") in live for ref in refs)
 
     async def _delete(self, key: Any) -> None:
         """Delete, then garbage-collect dependents whose ownerReferences name the deleted uid

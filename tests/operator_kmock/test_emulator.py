@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.operator_kmock.harness import Api
+from tests.operator_kmock.harness import Api, eventually
 from tradingbot_operator.apply import NotFound, apply
 
 DEPLOY = ("apps/v1", "Deployment")
@@ -68,6 +68,19 @@ async def test_owner_reference_cascade_on_delete(api: Api, ns: str):
     with pytest.raises(NotFound):
         await api.get(*DEPLOY, ns, "child")
     assert (await api.get(*DEPLOY, ns, "bystander"))["metadata"]["name"] == "bystander"
+    # A dependent created after its owner was deleted (an apply racing the deletion) is collected.
+    late = deployment(ns, "late")
+    late["metadata"]["ownerReferences"] = [ref]
+    assert (await api.create(late))["metadata"]["name"] == "late"  # answered like any create, then
+
+    async def collected() -> bool:
+        try:
+            await api.get(*DEPLOY, ns, "late")
+        except NotFound:
+            return True
+        return False
+
+    await eventually(collected, timeout=2.0, what="the dangling dependent collected")
 
 
 async def test_label_selectors_on_list(api: Api, ns: str):
